@@ -1,0 +1,84 @@
+-- regsh.cli: the subcommand framework. Each command is lua/regsh/cli/<name>.lua
+-- returning {summary, usage_examples?, configure(parser), run(args) -> status}.
+-- Flags are declared once, through lua-argparse, so `--help`, usage errors
+-- and shell completions come from the same declaration.
+local M = {}
+
+-- Every subcommand, in the order `regsh help` lists them.
+M.commands = {
+  "help", "completion", "repl",
+}
+
+M.EXIT_OK, M.EXIT_FAILURE, M.EXIT_USAGE = 0, 1, 2
+
+local known = {}
+for _, name in ipairs(M.commands) do known[name] = true end
+
+function M.is_command(name)
+  return known[name] == true
+end
+
+function M.load(name)
+  return require("regsh.cli." .. name)
+end
+
+local function new_root()
+  local argparse = require "argparse"
+  local parser = argparse("regsh")
+    :description("A Lua-scriptable automation shell for container registries.\n"
+      .. "Run `regsh SCRIPT [args]` for a script, `regsh` alone for the REPL.")
+    :epilog("Run 'regsh COMMAND --help' for a command's flags and examples.")
+    :help_max_width(100)
+  parser:command_target("command")
+  return parser
+end
+
+local function add_command(root, name)
+  local spec = M.load(name)
+  local cmd = root:command(name, spec.summary)
+  if spec.description then cmd:description(spec.description) end
+  if spec.examples then cmd:epilog("Examples:\n  " .. table.concat(spec.examples, "\n  ")) end
+  if spec.configure then spec.configure(cmd) end
+  return spec, cmd
+end
+
+--- The parser with every command: for help and completion scripts.
+function M.parser()
+  local root = new_root()
+  for _, name in ipairs(M.commands) do add_command(root, name) end
+  return root
+end
+
+function M.usage_error(command, message)
+  io.stderr:write(string.format("regsh %s: %s\nTry 'regsh %s --help'.\n",
+    command, message, command))
+  return M.EXIT_USAGE
+end
+
+--- Report an expected failure ("CODE: detail") and give the exit status.
+function M.fail(command, message)
+  io.stderr:write(string.format("regsh %s: %s\n", command, message))
+  return M.EXIT_FAILURE
+end
+
+--- regsh COMMAND args...: argv[1] is the command. Returns the exit status.
+function M.main(argv)
+  local name = argv[1]
+  local root = new_root()
+  local spec = add_command(root, name)
+  local ok, args = root:pparse(argv)
+  if not ok then
+    return M.usage_error(name, (args:gsub("^.-:%s*", "", 0)))
+  end
+  local status, err = spec.run(args)
+  if status == nil then return M.fail(name, tostring(err)) end
+  if status == true then return M.EXIT_OK end
+  return status
+end
+
+--- Print a Lua value as JSON on stdout (for --output json).
+function M.print_json(value)
+  io.stdout:write(require("regsh.json").encode(value, {pretty = true}), "\n")
+end
+
+return M

@@ -1,0 +1,248 @@
+/*
+** host.c: creates the Lua state regsh runs in. Preloads the C modules (the
+** HTTP one is loaded from a shared object on first require, see below) and
+** every lua/ file compiled into the binary, or points package.path at
+** $REGSH_LUA_PATH instead. Runs chunks under a traceback handler, with
+** SIGINT turned into a Lua error at the next instruction (as lua.c does).
+*/
+#include <dlfcn.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <lua-cjson.h>
+
+#include "config.h"
+#include "host.h"
+#include "loop.h"
+
+int luaopen_cjson_safe(lua_State *L);  /* in liblua5.4-cjson, not in its header */
+int luaopen_regsh_core_proc(lua_State *L);
+int luaopen_regsh_core_repl(lua_State *L);
+int luaopen_regsh_core_yaml(lua_State *L);
+
+static lua_State *volatile signal_state = NULL;
+static regsh_loop *volatile signal_loop = NULL;
+
+
+/*
+** {======================================================
+** Interrupts: the handler only sets a hook and wakes the loop; the hook
+** raises the error in Lua's own time
+** =======================================================
+*/
+
+static void interrupt_hook (lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+static void on_sigint (int sig) {
+  int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  signal(sig, SIG_DFL);  /* a second SIGINT ends the process */
+  if (signal_state) lua_sethook(signal_state, interrupt_hook, flag, 1);
+  if (signal_loop) regsh_loop_interrupt(signal_loop);
+}
+
+/* }====================================================== */
+
+
+/* message handler: a traceback under the message, __tostring for objects */
+static int msghandler (lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)",
+                          luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+int regsh_docall (lua_State *L, int narg, int nres) {
+  int status;
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  signal_state = L;
+  signal(SIGINT, on_sigint);
+  status = lua_pcall(L, narg, nres, base);
+  signal(SIGINT, SIG_DFL);
+  lua_remove(L, base);
+  return status;
+}
+
+void regsh_message (lua_State *L) {
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    const char *msg = luaL_tolstring(L, -1, NULL);
+    lua_remove(L, -2);
+    (void)msg;
+  }
+}
+
+int regsh_report (lua_State *L, int status) {
+  if (status != LUA_OK) {
+    regsh_message(L);
+    fprintf(stderr, "regsh: %s\n", lua_tostring(L, -1));
+    fflush(stderr);
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+
+/*
+** {======================================================
+** Module loading
+** =======================================================
+*/
+
+/* package.preload entry of an embedded file: upvalue 1 is its index */
+static int embedded_loader (lua_State *L) {
+  const regsh_embedded *m =
+    &regsh_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
+  if (luaL_loadbufferx(L, m->data, m->size, m->chunkname, "t") != LUA_OK)
+    return lua_error(L);
+  lua_pushstring(L, m->name);
+  lua_call(L, 1, 1);  /* errors propagate to require's caller */
+  return 1;
+}
+
+/* Where regsh_http's shared object may be: next to the binary in a build
+** tree, or in the install's libdir. $REGSH_LIBDIR comes first. */
+static int dir_of_executable (char *buf, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+  char *slash;
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  slash = strrchr(buf, '/');
+  if (slash == NULL) return 0;
+  *slash = '\0';
+  return 1;
+}
+
+static int http_loader (lua_State *L) {
+  char exedir[PATH_MAX], path[PATH_MAX + 64];
+  const char *candidates[4];
+  const char *env = getenv("REGSH_LIBDIR");
+  int n = 0;
+  luaL_Buffer tried;
+  if (env && *env) candidates[n++] = env;
+  if (dir_of_executable(exedir, sizeof(exedir))) {
+    candidates[n++] = lua_pushfstring(L, "%s/lib/regsh", exedir);
+    candidates[n++] = lua_pushfstring(L, "%s/../lib/regsh", exedir);
+  }
+  candidates[n++] = REGSH_INSTALL_LIBDIR;
+  luaL_buffinit(L, &tried);
+  for (int i = 0; i < n; i++) {
+    void *lib;
+    lua_CFunction open;
+    snprintf(path, sizeof(path), "%s/http.so", candidates[i]);
+    lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+      luaL_addstring(&tried, "\n\t");
+      luaL_addstring(&tried, dlerror());
+      continue;
+    }
+    open = (lua_CFunction)(uintptr_t)dlsym(lib, "luaopen_regsh_core_http");
+    if (open == NULL)
+      return luaL_error(L, "%s has no luaopen_regsh_core_http", path);
+    lua_pushcfunction(L, open);
+    lua_call(L, 0, 1);
+    return 1;  /* the library stays loaded for the life of the process */
+  }
+  luaL_pushresult(&tried);
+  return luaL_error(L, "cannot load the HTTP module (http.so):%s",
+                    lua_tostring(L, -1));
+}
+
+static void preload (lua_State *L, const char *name, lua_CFunction f) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, f);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+/* $REGSH_LUA_PATH: read lua/ from disk (edits apply without a rebuild) */
+static void use_lua_dir (lua_State *L, const char *dir) {
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
+  lua_getfield(L, -2, "path");
+  lua_concat(L, 2);
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+}
+
+static void preload_embedded (lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (int i = 0; regsh_embedded_modules[i].name; i++) {
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, embedded_loader, 1);
+    lua_setfield(L, -2, regsh_embedded_modules[i].name);
+  }
+  lua_pop(L, 1);
+}
+
+/* }====================================================== */
+
+
+/* regsh.core.host: facts fixed at build time */
+static int luaopen_regsh_core_host (lua_State *L) {
+  lua_newtable(L);
+  lua_pushliteral(L, REGSH_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushliteral(L, LUA_RELEASE);
+  lua_setfield(L, -2, "lua_release");
+  lua_pushliteral(L, REGSH_INSTALL_DATADIR);
+  lua_setfield(L, -2, "datadir");
+  return 1;
+}
+
+static int panic (lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "regsh: PANIC: %s\n", msg ? msg : "(no message)");
+  return 0;
+}
+
+/* runs protected: everything here may raise (out of memory) */
+static int setup (lua_State *L) {
+  const char *dir = getenv("REGSH_LUA_PATH");
+  luaL_openlibs(L);
+  preload(L, "cjson", luaopen_cjson);
+  preload(L, "cjson.safe", luaopen_cjson_safe);
+  preload(L, "regsh.core.host", luaopen_regsh_core_host);
+  preload(L, "regsh.core.loop", luaopen_regsh_core_loop);
+  preload(L, "regsh.core.proc", luaopen_regsh_core_proc);
+  preload(L, "regsh.core.repl", luaopen_regsh_core_repl);
+  preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
+  preload(L, "regsh.core.http", http_loader);
+  if (dir && *dir) use_lua_dir(L, dir);
+  else preload_embedded(L);
+  signal_loop = regsh_loop_of(L);
+  return 0;
+}
+
+lua_State *regsh_host_new (void) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return NULL;
+  lua_atpanic(L, panic);
+  lua_pushcfunction(L, setup);
+  if (regsh_report(L, lua_pcall(L, 0, 0, 0)) != LUA_OK) {
+    lua_close(L);
+    return NULL;
+  }
+  return L;
+}
+
+void regsh_host_close (lua_State *L) {
+  signal_state = NULL;
+  signal_loop = NULL;
+  lua_close(L);
+}

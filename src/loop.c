@@ -1,0 +1,392 @@
+/*
+** loop.c: regsh.core.loop, the libuv loop of a Lua state and the ready list
+** that carries progress from C callbacks to the Lua scheduler. Also the two
+** ops that need nothing but libuv: timers (sleep) and signal watchers.
+** See loop.h for the contract; lua/regsh/async.lua is the other half.
+*/
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "loop.h"
+#include "util.h"
+
+#define LOOP_TYPE   "regsh.loop"
+#define TIMER_TYPE  "regsh.timer"
+#define SIGNAL_TYPE "regsh.signal"
+
+struct regsh_loop {
+  uv_loop_t uv;
+  uv_async_t *wake;           /* malloc'd: woken by regsh_loop_interrupt */
+  regsh_op *ready_head, *ready_tail;
+  volatile sig_atomic_t interrupted;
+  int open;
+};
+
+static const char LOOP_KEY = 'L';  /* registry key: the address */
+
+static void free_handle (uv_handle_t *h) {
+  free(h);
+}
+
+static void close_handle (void *h) {
+  if (h && !uv_is_closing((uv_handle_t *)h))
+    uv_close((uv_handle_t *)h, free_handle);
+}
+
+static void wake_cb (uv_async_t *h) {
+  (void)h;  /* waking uv_run up is all it is for */
+}
+
+static void close_walk (uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, free_handle);
+}
+
+/* Runs last at lua_close (the loop is older than every op), after each op's
+** own __gc has closed its handles: let the close callbacks run, then close. */
+static int loop_gc (lua_State *L) {
+  regsh_loop *loop = (regsh_loop *)luaL_checkudata(L, 1, LOOP_TYPE);
+  if (loop->open) {
+    loop->open = 0;
+    uv_walk(&loop->uv, close_walk, NULL);
+    while (uv_run(&loop->uv, UV_RUN_NOWAIT) != 0) {}
+    uv_loop_close(&loop->uv);
+  }
+  return 0;
+}
+
+regsh_loop *regsh_loop_of (lua_State *L) {
+  regsh_loop *loop;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY) == LUA_TUSERDATA) {
+    loop = (regsh_loop *)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return loop;
+  }
+  lua_pop(L, 1);
+  loop = (regsh_loop *)lua_newuserdatauv(L, sizeof(*loop), 0);
+  memset(loop, 0, sizeof(*loop));
+  if (luaL_newmetatable(L, LOOP_TYPE)) {
+    lua_pushcfunction(L, loop_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  if (uv_loop_init(&loop->uv) != 0) luaL_error(L, "cannot create event loop");
+  loop->open = 1;
+  loop->wake = (uv_async_t *)malloc(sizeof(uv_async_t));
+  if (loop->wake == NULL || uv_async_init(&loop->uv, loop->wake, wake_cb) != 0)
+    luaL_error(L, "cannot create event loop wake-up handle");
+  uv_unref((uv_handle_t *)loop->wake);  /* it must not keep the loop alive */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+  return loop;
+}
+
+uv_loop_t *regsh_loop_uv (regsh_loop *loop) {
+  return &loop->uv;
+}
+
+void regsh_loop_interrupt (regsh_loop *loop) {
+  loop->interrupted = 1;
+  if (loop->open) uv_async_send(loop->wake);
+}
+
+void regsh_op_begin (lua_State *L, int idx, regsh_op *op,
+                     void (*cancel)(regsh_op *op)) {
+  lua_pushvalue(L, idx);
+  op->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  op->loop = regsh_loop_of(L);
+  op->cancel = cancel;
+  op->active = 1;
+  op->queued = 0;
+  op->next_ready = NULL;
+}
+
+void regsh_op_notify (regsh_op *op) {
+  regsh_loop *loop = op->loop;
+  if (op->queued || loop == NULL) return;
+  op->queued = 1;
+  op->next_ready = NULL;
+  if (loop->ready_tail) loop->ready_tail->next_ready = op;
+  else loop->ready_head = op;
+  loop->ready_tail = op;
+}
+
+void regsh_op_finish (regsh_op *op) {
+  if (!op->active) return;
+  op->active = 0;
+  regsh_op_notify(op);
+}
+
+/*
+** run([mode [, buf]]) -> n, alive, buf
+** One turn of the loop ("once" blocks until something happens, "nowait" does
+** not), then the ready ops go into buf[1..n] (a new table if none is given;
+** a reused buf saves garbage on hot paths). Finished ops are unpinned here,
+** on the Lua side, which is why callbacks only queue them.
+*/
+static int loop_run (lua_State *L) {
+  static const char *const modes[] = {"once", "nowait", NULL};
+  regsh_loop *loop = regsh_loop_of(L);
+  int mode = luaL_checkoption(L, 1, "once", modes);
+  int n = 0;
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  else luaL_checktype(L, 2, LUA_TTABLE);
+  if (loop->ready_head == NULL && !loop->interrupted)
+    uv_run(&loop->uv, mode == 0 ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  loop->interrupted = 0;
+  while (loop->ready_head) {
+    regsh_op *op = loop->ready_head;
+    loop->ready_head = op->next_ready;
+    if (loop->ready_head == NULL) loop->ready_tail = NULL;
+    op->queued = 0;
+    op->next_ready = NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, op->ref);
+    lua_rawseti(L, 2, ++n);
+    if (!op->active) {
+      luaL_unref(L, LUA_REGISTRYINDEX, op->ref);
+      op->ref = LUA_NOREF;
+    }
+  }
+  lua_pushinteger(L, n);
+  lua_pushboolean(L, uv_loop_alive(&loop->uv));
+  lua_pushvalue(L, 2);
+  return 3;
+}
+
+/* alive() -> whether anything that keeps the loop running is still active */
+static int loop_alive (lua_State *L) {
+  lua_pushboolean(L, uv_loop_alive(&regsh_loop_of(L)->uv));
+  return 1;
+}
+
+static regsh_op *checkop (lua_State *L, int idx) {
+  luaL_checktype(L, idx, LUA_TUSERDATA);
+  if (luaL_getmetafield(L, idx, "__regsh_op") == LUA_TNIL)
+    luaL_argerror(L, idx, "regsh op expected");
+  lua_pop(L, 1);
+  return (regsh_op *)lua_touserdata(L, idx);
+}
+
+/* cancel(op) -> true if the op was active and is now being stopped */
+static int loop_cancel (lua_State *L) {
+  regsh_op *op = checkop(L, 1);
+  int was = op->active && op->cancel != NULL;
+  if (was) op->cancel(op);
+  lua_pushboolean(L, was);
+  return 1;
+}
+
+/* active(op) -> whether the op has not finished yet */
+static int loop_active (lua_State *L) {
+  lua_pushboolean(L, checkop(L, 1)->active);
+  return 1;
+}
+
+/* now() -> wall-clock seconds since the epoch, with sub-second precision */
+static int loop_now (lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* monotonic() -> seconds from an arbitrary start, never going backwards */
+static int loop_monotonic (lua_State *L) {
+  lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+  return 1;
+}
+
+
+/*
+** {======================================================
+** Timers: a one-shot op that finishes after a delay
+** =======================================================
+*/
+
+typedef struct {
+  regsh_op op;
+  uv_timer_t *handle;
+} TimerOp;
+
+static void timer_stop (TimerOp *t) {
+  if (t->handle) {
+    uv_timer_stop(t->handle);
+    close_handle(t->handle);
+    t->handle = NULL;
+  }
+}
+
+static void timer_cb (uv_timer_t *h) {
+  TimerOp *t = (TimerOp *)h->data;
+  timer_stop(t);
+  regsh_op_finish(&t->op);
+}
+
+static void timer_cancel (regsh_op *op) {
+  timer_stop((TimerOp *)op);
+  regsh_op_finish(op);
+}
+
+static int timer_gc (lua_State *L) {
+  timer_stop((TimerOp *)luaL_checkudata(L, 1, TIMER_TYPE));
+  return 0;
+}
+
+/* timer(seconds) -> op that finishes when the delay has passed */
+static int loop_timer (lua_State *L) {
+  lua_Number secs = luaL_checknumber(L, 1);
+  regsh_loop *loop = regsh_loop_of(L);
+  TimerOp *t;
+  luaL_argcheck(L, secs >= 0 && secs < 1e9, 1, "delay out of range");
+  t = (TimerOp *)lua_newuserdatauv(L, sizeof(*t), 0);
+  memset(t, 0, sizeof(*t));
+  luaL_setmetatable(L, TIMER_TYPE);
+  t->handle = (uv_timer_t *)malloc(sizeof(uv_timer_t));
+  if (t->handle == NULL) return luaL_error(L, "out of memory");
+  uv_timer_init(&loop->uv, t->handle);
+  t->handle->data = t;
+  regsh_op_begin(L, -1, &t->op, timer_cancel);
+  uv_timer_start(t->handle, timer_cb, (uint64_t)(secs * 1000.0 + 0.5), 0);
+  return 1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Signal watchers: a repeating op, notified on each delivery; they do not
+** keep the loop alive on their own (like node's process.on)
+** =======================================================
+*/
+
+typedef struct {
+  regsh_op op;
+  uv_signal_t *handle;
+  int signum;
+  int count;                  /* deliveries not yet taken by Lua */
+} SignalOp;
+
+static const struct { const char *name; int num; } signals[] = {
+  {"SIGHUP", SIGHUP}, {"SIGINT", SIGINT}, {"SIGQUIT", SIGQUIT},
+  {"SIGTERM", SIGTERM}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
+  {"SIGWINCH", SIGWINCH}, {NULL, 0}
+};
+
+static void signal_stop (SignalOp *s) {
+  if (s->handle) {
+    uv_signal_stop(s->handle);
+    close_handle(s->handle);
+    s->handle = NULL;
+  }
+}
+
+static void signal_cb (uv_signal_t *h, int signum) {
+  SignalOp *s = (SignalOp *)h->data;
+  (void)signum;
+  s->count++;
+  regsh_op_notify(&s->op);
+}
+
+static void signal_cancel (regsh_op *op) {
+  signal_stop((SignalOp *)op);
+  regsh_op_finish(op);
+}
+
+static int signal_gc (lua_State *L) {
+  signal_stop((SignalOp *)luaL_checkudata(L, 1, SIGNAL_TYPE));
+  return 0;
+}
+
+/* op:take() -> number of deliveries since the last take */
+static int signal_take (lua_State *L) {
+  SignalOp *s = (SignalOp *)luaL_checkudata(L, 1, SIGNAL_TYPE);
+  lua_pushinteger(L, s->count);
+  s->count = 0;
+  return 1;
+}
+
+/* op:close(): stop watching; idempotent */
+static int signal_close (lua_State *L) {
+  SignalOp *s = (SignalOp *)luaL_checkudata(L, 1, SIGNAL_TYPE);
+  if (s->op.active) signal_cancel(&s->op);
+  return 0;
+}
+
+/* signal(name) -> op notified on each delivery of the named signal */
+static int loop_signal (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  regsh_loop *loop = regsh_loop_of(L);
+  int signum = 0;
+  SignalOp *s;
+  for (int i = 0; signals[i].name; i++)
+    if (strcmp(signals[i].name, name) == 0) signum = signals[i].num;
+  if (signum == 0)
+    return luaL_argerror(L, 1, lua_pushfstring(L,
+      "unknown signal '%s' (expected SIGHUP, SIGINT, SIGQUIT, SIGTERM, "
+      "SIGUSR1, SIGUSR2 or SIGWINCH)", name));
+  s = (SignalOp *)lua_newuserdatauv(L, sizeof(*s), 0);
+  memset(s, 0, sizeof(*s));
+  luaL_setmetatable(L, SIGNAL_TYPE);
+  s->signum = signum;
+  s->handle = (uv_signal_t *)malloc(sizeof(uv_signal_t));
+  if (s->handle == NULL) return luaL_error(L, "out of memory");
+  uv_signal_init(&loop->uv, s->handle);
+  s->handle->data = s;
+  regsh_op_begin(L, -1, &s->op, signal_cancel);
+  uv_signal_start(s->handle, signal_cb, signum);
+  uv_unref((uv_handle_t *)s->handle);
+  return 1;
+}
+
+/* }====================================================== */
+
+
+static void createmeta (lua_State *L, const char *name, lua_CFunction gc,
+                        const luaL_Reg *methods) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "__regsh_op");
+  lua_newtable(L);
+  if (methods) luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+static const luaL_Reg signal_methods[] = {
+  {"close", signal_close},
+  {"take", signal_take},
+  {NULL, NULL}
+};
+
+static const luaL_Reg loop_funcs[] = {
+  {"active", loop_active},
+  {"alive", loop_alive},
+  {"cancel", loop_cancel},
+  {"monotonic", loop_monotonic},
+  {"now", loop_now},
+  {"run", loop_run},
+  {"signal", loop_signal},
+  {"timer", loop_timer},
+  {NULL, NULL}
+};
+
+int luaopen_regsh_core_loop (lua_State *L) {
+  regsh_loop_of(L);
+  createmeta(L, TIMER_TYPE, timer_gc, NULL);
+  createmeta(L, SIGNAL_TYPE, signal_gc, signal_methods);
+  luaL_newlib(L, loop_funcs);
+  lua_pushstring(L, uv_version_string());
+  lua_setfield(L, -2, "libuv_version");
+  return 1;
+}
