@@ -1,6 +1,6 @@
 /*
 ** host.c: creates the Lua state regsh runs in. Preloads the C modules (the
-** HTTP one is loaded from a shared object on first require, see below) and
+** HTTP and digest ones are shared objects loaded on first require) and
 ** every lua/ file compiled into the binary, or points package.path at
 ** $REGSH_LUA_PATH instead. Runs chunks under a traceback handler, with
 ** SIGINT turned into a Lua error at the next instruction (as lua.c does).
@@ -115,8 +115,8 @@ static int embedded_loader (lua_State *L) {
   return 1;
 }
 
-/* Where regsh_http's shared object may be: next to the binary in a build
-** tree, or in the install's libdir. $REGSH_LIBDIR comes first. */
+/* Where the shared-object modules are: next to the binary in a build tree
+** (lib/regsh/), or in the install's libdir. $REGSH_LIBDIR comes first. */
 static int dir_of_executable (char *buf, size_t size) {
   ssize_t n = readlink("/proc/self/exe", buf, size - 1);
   char *slash;
@@ -128,12 +128,22 @@ static int dir_of_executable (char *buf, size_t size) {
   return 1;
 }
 
-static int http_loader (lua_State *L) {
-  char exedir[PATH_MAX], path[PATH_MAX + 64];
+/*
+** package.preload entry of a module built as a shared object (upvalue 1:
+** its file name without .so). Modules that link heavy libraries (libcurl,
+** libcrypto) are kept out of the executable so that start-up does not pay
+** for loading them; they link back to the executable's exported API.
+*/
+static int shared_loader (lua_State *L) {
+  const char *file = lua_tostring(L, lua_upvalueindex(1));
+  const char *modname = luaL_checkstring(L, 1);
+  char exedir[PATH_MAX], path[PATH_MAX + 64], symbol[128];
   const char *candidates[4];
   const char *env = getenv("REGSH_LIBDIR");
   int n = 0;
   luaL_Buffer tried;
+  snprintf(symbol, sizeof(symbol), "luaopen_%s", modname);
+  for (char *p = symbol; *p; p++) if (*p == '.') *p = '_';
   if (env && *env) candidates[n++] = env;
   if (dir_of_executable(exedir, sizeof(exedir))) {
     candidates[n++] = lua_pushfstring(L, "%s/lib/regsh", exedir);
@@ -144,23 +154,31 @@ static int http_loader (lua_State *L) {
   for (int i = 0; i < n; i++) {
     void *lib;
     lua_CFunction open;
-    snprintf(path, sizeof(path), "%s/http.so", candidates[i]);
+    snprintf(path, sizeof(path), "%s/%s.so", candidates[i], file);
     lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
       luaL_addstring(&tried, "\n\t");
       luaL_addstring(&tried, dlerror());
       continue;
     }
-    open = (lua_CFunction)(uintptr_t)dlsym(lib, "luaopen_regsh_core_http");
-    if (open == NULL)
-      return luaL_error(L, "%s has no luaopen_regsh_core_http", path);
+    open = (lua_CFunction)(uintptr_t)dlsym(lib, symbol);
+    if (open == NULL) return luaL_error(L, "%s has no %s", path, symbol);
     lua_pushcfunction(L, open);
-    lua_call(L, 0, 1);
+    lua_pushstring(L, modname);
+    lua_call(L, 1, 1);
     return 1;  /* the library stays loaded for the life of the process */
   }
   luaL_pushresult(&tried);
-  return luaL_error(L, "cannot load the HTTP module (http.so):%s",
+  return luaL_error(L, "cannot load module '%s' (%s.so):%s", modname, file,
                     lua_tostring(L, -1));
+}
+
+static void preload_shared (lua_State *L, const char *name, const char *file) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushstring(L, file);
+  lua_pushcclosure(L, shared_loader, 1);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
 }
 
 static void preload (lua_State *L, const char *name, lua_CFunction f) {
@@ -222,7 +240,8 @@ static int setup (lua_State *L) {
   preload(L, "regsh.core.proc", luaopen_regsh_core_proc);
   preload(L, "regsh.core.repl", luaopen_regsh_core_repl);
   preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
-  preload(L, "regsh.core.http", http_loader);
+  preload_shared(L, "regsh.core.digest", "digest");
+  preload_shared(L, "regsh.core.http", "http");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);
   signal_loop = regsh_loop_of(L);
