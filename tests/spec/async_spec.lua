@@ -1,0 +1,186 @@
+-- The scheduler (lua/regsh/async.lua) over the libuv loop (src/loop.c):
+-- tasks, waits from the main chunk and from tasks, cancellation, signals.
+local async = require "regsh.async"
+local loop = require "regsh.core.loop"
+local cmd = require "support.cmd"
+
+describe("regsh.async #disk", function()
+  it("runs a spawned task and returns its values through wait", function()
+    local t = async.spawn(function(a, b) return a + b, "x" end, 3, 2)
+    local sum, x = t:wait()
+    assert.equal(5, sum)
+    assert.equal("x", x)
+    assert.equal("done", t.status)
+  end)
+
+  it("sleeps from the main chunk while tasks progress", function()
+    local order = {}
+    async.spawn(function() async.sleep(0.02); order[#order + 1] = "task" end)
+    async.sleep(0.1)
+    order[#order + 1] = "main"
+    assert.same({"task", "main"}, order)
+  end)
+
+  it("runs sleeping tasks concurrently, not one after another", function()
+    local start = loop.monotonic()
+    local tasks = {}
+    for i = 1, 20 do tasks[i] = async.spawn(function() async.sleep(0.2); return i end) end
+    local results = {async.wait(table.unpack(tasks))}
+    assert.equal(20, #results)
+    assert.equal(20, results[20])
+    -- twenty 0.2 s sleeps one after another would take 4 s
+    assert.is_true(loop.monotonic() - start < 2)
+  end)
+
+  it("re-raises a task's error with its traceback", function()
+    local t = async.spawn(function() error("kaput") end)
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.matches("kaput", err)
+    assert.matches("stack traceback", err)
+    assert.equal("failed", t.status)
+    assert.is_false((t:result()))
+  end)
+
+  it("limits gather to the requested concurrency and keeps result order", function()
+    local running, peak = 0, 0
+    local fns = {}
+    for i = 1, 12 do
+      fns[i] = function()
+        running = running + 1
+        peak = math.max(peak, running)
+        async.sleep(0.01)
+        running = running - 1
+        return i * 10
+      end
+    end
+    local results = async.gather(fns, {concurrency = 3})
+    assert.equal(3, peak)
+    assert.equal(12, #results)
+    assert.equal(10, results[1])
+    assert.equal(120, results[12])
+  end)
+
+  it("gather raises the first error, or collects errors when asked", function()
+    local fns = {
+      function() return 1 end,
+      function() error("second failed") end,
+      function() return 3 end,
+    }
+    assert.has_error(function() async.gather(fns) end)
+    local results, errors = async.gather(fns, {errors = "collect"})
+    assert.equal(1, results[1])
+    assert.equal(3, results[3])
+    assert.is_nil(errors[1])
+    assert.matches("second failed", errors[2])
+  end)
+
+  it("cancels a waiting task at its wait", function()
+    local reached_end = false
+    local t = async.spawn(function() async.sleep(30); reached_end = true end)
+    async.sleep(0.01)  -- let it start waiting
+    assert.is_true(t:cancel())
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.equal(async.cancelled, err)
+    assert.equal("cancelled", t.status)
+    assert.is_false(reached_end)
+    assert.is_false(t:cancel())  -- already finished
+  end)
+
+  it("cancels a task that has not started yet", function()
+    local ran = false
+    local t = async.spawn(function() ran = true end)
+    t:cancel()
+    pcall(t.wait, t)
+    assert.is_false(ran)
+    assert.equal("cancelled", t.status)
+  end)
+
+  it("lets a task wait for another task", function()
+    local inner = async.spawn(function() async.sleep(0.01); return "inner" end)
+    local outer = async.spawn(function() return "outer+" .. inner:wait() end)
+    assert.equal("outer+inner", outer:wait())
+  end)
+
+  it("blocks inside a coroutine of the user's own instead of breaking it", function()
+    local t = async.spawn(function()
+      local gen = coroutine.wrap(function()
+        async.sleep(0.01)  -- cannot yield to the scheduler from here: it blocks
+        coroutine.yield("from generator")
+      end)
+      return gen()
+    end)
+    assert.equal("from generator", t:wait())
+  end)
+
+  it("blocks inside a metamethod called from C, where yielding is impossible", function()
+    local t = async.spawn(function()
+      local list = {3, 1, 2}
+      table.sort(list, function(a, b) async.sleep(0); return a < b end)
+      return table.concat(list, ",")
+    end)
+    assert.equal("1,2,3", t:wait())
+  end)
+
+  it("reports a deadlock instead of hanging", function()
+    local t
+    t = async.spawn(function() return t:wait() end)
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.matches("cannot wait for itself", err)
+  end)
+
+  it("runs a signal handler as a task on each delivery", function()
+    local got = {}
+    local watcher = async.on_signal("SIGUSR1", function(name) got[#got + 1] = name end)
+    os.execute("kill -USR1 $PPID")  -- the shell's parent is this regsh
+    for _ = 1, 100 do
+      if #got > 0 then break end
+      async.sleep(0.01)
+    end
+    watcher.close()
+    assert.same({"SIGUSR1"}, got)
+  end)
+
+  it("raises on misuse", function()
+    assert.has_error(function() async.spawn(42) end)
+    assert.has_error(function() async.sleep(-1) end)
+    assert.has_error(function() async.sleep("soon") end)
+    assert.has_error(function() loop.signal("SIGNOPE") end)
+    assert.has_error(function() loop.timer(-5) end)
+    assert.has_error(function() loop.cancel({}) end)
+  end)
+end)
+
+describe("tasks at the end of a script", function()
+  it("finishes spawned tasks before exiting", function()
+    local out, status = cmd.regsh({"-e",
+      "regsh.spawn(function() regsh.sleep(0.05); print('late task') end) print('main done')"})
+    assert.equal(0, status)
+    assert.equal("main done\nlate task\n", out)
+  end)
+
+  it("exits 1 when a task nobody waited for failed", function()
+    local out, status, err = cmd.regsh({"-e",
+      "regsh.spawn(function() error('unobserved failure') end) print('main done')"})
+    assert.equal("main done\n", out)
+    assert.equal(1, status)
+    assert.matches("unobserved failure", err)
+  end)
+
+  it("is interrupted by SIGINT while waiting, and exits 1", function()
+    local out, status, err = cmd.sh("sh -c '" .. cmd.bin .. " -e \"regsh.sleep(30)\" & pid=$!; sleep 0.3; "
+      .. "kill -INT $pid; wait $pid; echo status=$?'")
+    assert.matches("interrupted!", err)
+    assert.matches("status=1", out)
+    assert.equal(0, status)
+  end)
+
+  it("is interrupted by SIGINT in a busy loop", function()
+    local out, _, err = cmd.sh("sh -c '" .. cmd.bin .. " -e \"while true do end\" & pid=$!; sleep 0.3; "
+      .. "kill -INT $pid; wait $pid; echo status=$?'")
+    assert.matches("interrupted!", err)
+    assert.matches("status=1", out)
+  end)
+end)

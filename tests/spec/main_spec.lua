@@ -1,0 +1,133 @@
+-- The regsh command line (src/main.c, src/repl.c, lua/regsh/cli/): lua.c
+-- compatibility, subcommand dispatch, exit statuses, the REPL.
+local cmd = require "support.cmd"
+
+local function tmpfile(content)
+  local name = os.tmpname()
+  local f = assert(io.open(name, "w"))
+  f:write(content)
+  f:close()
+  return name
+end
+
+describe("regsh command line #disk", function()
+  it("prints versions of regsh and the libraries it embeds", function()
+    local out, status = cmd.regsh({"--version"})
+    assert.equal(0, status)
+    assert.matches("^regsh %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, libcurl %d+%.%d+%.%d+, libuv %d+%.%d+%.%d+, libyaml %d+%.%d+%.%d+%)\n$", out)
+    assert.equal(out, (cmd.regsh({"-v"})))
+  end)
+
+  it("runs a script with arg and ... as lua does", function()
+    local script = tmpfile("print(arg[0] == ..., select('#', ...), ...)\nprint(arg[1], arg[2], arg[-1] ~= nil)\n")
+    local out, status = cmd.regsh({script, "a", "b c"})
+    os.remove(script)
+    assert.equal(0, status)
+    assert.equal("false\t2\ta\tb c\na\tb c\ttrue\n", out)
+  end)
+
+  it("runs -e chunks and -l libraries in order", function()
+    local out, status = cmd.regsh({"-l", "j=regsh.json", "-e", "print(type(j.encode))", "-e", "print(2^10)"})
+    assert.equal(0, status)
+    assert.equal("function\n1024.0\n", out)
+  end)
+
+  it("reads the script from stdin with -", function()
+    local out, status = cmd.regsh({"-", "x"}, "print('stdin', ...)")
+    assert.equal(0, status)
+    assert.equal("stdin\tx\n", out)
+  end)
+
+  it("has the regsh facade as a global", function()
+    local out = cmd.regsh({"-e", "print(type(regsh), regsh.version == require('regsh.core.host').version)"})
+    assert.equal("table\ttrue\n", out)
+  end)
+
+  it("exits 2 with a usage message on an unknown flag", function()
+    local out, status, err = cmd.regsh({"--frobnicate"})
+    assert.equal(2, status)
+    assert.equal("", out)
+    assert.matches("unrecognized option '%-%-frobnicate'", err)
+    assert.not_matches("traceback", err)
+  end)
+
+  it("exits 2 when -e has no argument", function()
+    local _, status, err = cmd.regsh({"-e"})
+    assert.equal(2, status)
+    assert.matches("'%-e' needs an argument", err)
+  end)
+
+  it("exits 1 naming a missing script file", function()
+    local _, status, err = cmd.regsh({"/nonexistent/script.lua"})
+    assert.equal(1, status)
+    assert.equal("regsh: cannot open /nonexistent/script.lua: No such file or directory\n", err)
+  end)
+
+  it("exits 1 with the line of a syntax error and no traceback", function()
+    local script = tmpfile("local x = = 1\n")
+    local _, status, err = cmd.regsh({script})
+    os.remove(script)
+    assert.equal(1, status)
+    assert.matches(":1: unexpected symbol near '='", err)
+    assert.not_matches("traceback", err)
+  end)
+
+  it("exits 1 with message and traceback on a runtime error", function()
+    local _, status, err = cmd.regsh({"-e", "local function f() error('deep') end f()"})
+    assert.equal(1, status)
+    assert.matches("^regsh: %(command line%):1: deep\nstack traceback:", err)
+  end)
+
+  it("dispatches subcommands and lists them in help", function()
+    local out, status = cmd.regsh({"help"})
+    assert.equal(0, status)
+    assert.matches("completion", out)
+    assert.matches("Usage: regsh", out)
+  end)
+
+  it("gives subcommand usage errors exit status 2", function()
+    local _, status, err = cmd.regsh({"completion", "tcsh"})
+    assert.equal(2, status)
+    assert.matches("regsh completion: argument 'shell' must be one of 'bash', 'zsh', 'fish'", err)
+    _, status, err = cmd.regsh({"completion", "--nope"})
+    assert.equal(2, status)
+    assert.matches("unknown option '%-%-nope'", err)
+  end)
+
+  it("prints completion scripts for bash, zsh and fish", function()
+    local bash = cmd.regsh({"completion", "bash"})
+    assert.matches("complete %-F _regsh", bash)
+    assert.matches("completion", bash)
+    assert.matches("#compdef regsh", (cmd.regsh({"completion", "zsh"})))
+    assert.matches("complete %-c regsh", (cmd.regsh({"completion", "fish"})))
+  end)
+
+  it("treats a path that is not a command name as a script", function()
+    local _, status, err = cmd.regsh({"./help"})
+    assert.equal(1, status)
+    assert.matches("cannot open ./help", err)
+  end)
+end)
+
+describe("the REPL", function()
+  it("prints expression values and keeps locals across lines of one chunk", function()
+    local input = "1 + 1\n{a = 1, 'x'}\nfunction f(n)\n  return n * 2\nend\nf(21)\n"
+    local out, status = cmd.regsh({"-e", "_PROMPT = '' _PROMPT2 = ''", "-i"}, input)
+    assert.equal(0, status)
+    local lines = {}
+    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.matches("^regsh ", lines[1])  -- -i shows the version first, as lua -i does
+    assert.equal("2", lines[2])
+    assert.equal("{", lines[3])
+    assert.equal('  "x",', lines[4])
+    assert.equal("  a = 1,", lines[5])
+    assert.equal("}", lines[6])
+    assert.equal("42", lines[7])
+  end)
+
+  it("reports an error and carries on", function()
+    local out, _, err = cmd.regsh({"repl"}, "error('oops')\nprint('still here')\n")
+    assert.matches("oops", err)
+    assert.matches("still here", out)
+  end)
+end)
