@@ -1,7 +1,935 @@
-/* proc.c: regsh.core.proc (being written). */
+/*
+** proc.c: regsh.core.proc, child processes on the libuv loop. A child runs in
+** a session (and process group) of its own, with its output captured into
+** capped buffers or cut into lines for lua/regsh/proc.lua to hand to callbacks;
+** a timeout sends SIGTERM to the group, then SIGKILL after a grace period.
+** The op contract is in loop.h; proc.lua is the public face (wait, callbacks).
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <lauxlib.h>
+
+#include "loop.h"
+#include "util.h"
+
+#define PROC_TYPE "regsh.proc"
+
+#define READ_CHUNK   (64 * 1024)          /* the most one read takes */
+#define LINE_LIMIT   (1024 * 1024)        /* a longer line is cut here */
+#define PAUSE_AT     (1024 * 1024)        /* lines Lua has not taken: stop reading */
+#define DEFAULT_MAX_OUTPUT (16 * 1024 * 1024)
+#define DEFAULT_GRACE 2.0
+
+extern char **environ;  /* POSIX has it, but no header declares it */
+
 int luaopen_regsh_core_proc(lua_State *L);
+
+/* what happens to the child's stdout or stderr */
+enum { MODE_CAPTURE, MODE_LINES, MODE_INHERIT, MODE_NULL, MODE_STDOUT };
+
+typedef struct {
+  uv_pipe_t *pipe;            /* malloc'd; NULL before opening and after EOF */
+  char *data;                 /* captured bytes, or lines not yet taken */
+  size_t len, size;
+  size_t lines_end;           /* lines mode: data[0..lines_end) is whole lines */
+  size_t limit;               /* capture mode: bytes kept, the rest is dropped */
+  int mode;
+  int truncated;              /* capture mode: something was dropped */
+  int paused;                 /* lines mode: reading stopped until Lua takes */
+} Output;
+
+typedef struct {
+  regsh_op op;
+  uv_process_t *process;      /* malloc'd; NULL once the child is reaped */
+  uv_timer_t *timer;          /* the timeout, then the grace period */
+  uv_poll_t *input_poll;      /* waits until stdin can take more */
+  int input_fd;               /* our end of the child's stdin, or -1 */
+  int child_fd[3];            /* the child's ends, ours until uv_spawn is done */
+  int parent_fd[3];           /* our ends, until a uv_pipe_t owns them */
+  const char *input;          /* stdin data, kept alive by user value 1 */
+  size_t input_len, input_sent;
+  Output out, err;
+  uint64_t timeout_ms, grace_ms;  /* timeout_ms 0: none */
+  uint64_t kill_at;           /* loop time of the SIGKILL once terminating */
+  int pid;                    /* 0 until spawned */
+  int exited;                 /* reaped: exit_status and term_signal are set */
+  int64_t exit_status;
+  int term_signal;
+  int terminating;            /* SIGTERM sent, SIGKILL due when the timer fires */
+  int hard_killed;            /* SIGKILL sent after the grace period */
+  int timed_out;
+  int closed;                 /* no child (yet, or any more): methods raise */
+} Proc;
+
+
+/*
+** {======================================================
+** Signal names: what kill() takes and what a result reports
+** =======================================================
+*/
+
+static const struct { const char *name; int num; } signal_names[] = {
+  {"SIGABRT", SIGABRT}, {"SIGALRM", SIGALRM}, {"SIGBUS", SIGBUS},
+  {"SIGCHLD", SIGCHLD}, {"SIGCONT", SIGCONT}, {"SIGFPE", SIGFPE},
+  {"SIGHUP", SIGHUP}, {"SIGILL", SIGILL}, {"SIGINT", SIGINT},
+  {"SIGKILL", SIGKILL}, {"SIGPIPE", SIGPIPE}, {"SIGQUIT", SIGQUIT},
+  {"SIGSEGV", SIGSEGV}, {"SIGSTOP", SIGSTOP}, {"SIGTERM", SIGTERM},
+  {"SIGTSTP", SIGTSTP}, {"SIGTTIN", SIGTTIN}, {"SIGTTOU", SIGTTOU},
+  {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH},
+  {NULL, 0}
+};
+
+/* [-0, +1, m] the name of signal sig ("SIG34" for one without a name) */
+static void pushsignal (lua_State *L, int sig) {
+  for (int i = 0; signal_names[i].name; i++)
+    if (signal_names[i].num == sig) {
+      lua_pushstring(L, signal_names[i].name);
+      return;
+    }
+  lua_pushfstring(L, "SIG%d", sig);
+}
+
+/* a signal given by name ("SIGTERM") or number; def when absent */
+static int checksignal (lua_State *L, int arg, int def) {
+  const char *name;
+  if (lua_isnoneornil(L, arg)) return def;
+  if (lua_type(L, arg) == LUA_TNUMBER) {
+    lua_Integer n = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, n >= 1 && n <= 64, arg, "signal number out of range");
+    return (int)n;
+  }
+  name = luaL_checkstring(L, arg);
+  for (int i = 0; signal_names[i].name; i++)
+    if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].num;
+  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", name));
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Handles and the end of a run
+** =======================================================
+*/
+
+static void free_handle (uv_handle_t *h) {
+  free(h);  /* all a close callback may do: the Proc may be gone by now */
+}
+
+static void close_handle (void *h) {
+  if (h && !uv_is_closing((uv_handle_t *)h))
+    uv_close((uv_handle_t *)h, free_handle);
+}
+
+static void close_fd (int *fd) {
+  if (*fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+/* signal the child's process group; never with pid 0, which would make it
+** kill(0, sig): regsh's own group */
+static int killgroup (Proc *p, int sig) {
+  if (p->pid <= 0) {
+    errno = ESRCH;
+    return -1;
+  }
+  return kill(-p->pid, sig);
+}
+
+static void output_close (Output *o) {
+  if (o->pipe) {
+    uv_read_stop((uv_stream_t *)o->pipe);
+    close_handle(o->pipe);
+    o->pipe = NULL;
+  }
+}
+
+static void input_close (Proc *p) {
+  if (p->input_poll) {
+    uv_poll_stop(p->input_poll);
+    close_handle(p->input_poll);
+    p->input_poll = NULL;
+  }
+  close_fd(&p->input_fd);  /* after the poll handle stopped, as libuv asks */
+}
+
+static void timer_close (Proc *p) {
+  if (p->timer) {
+    uv_timer_stop(p->timer);
+    close_handle(p->timer);
+    p->timer = NULL;
+  }
+}
+
+/* Whether the child's process group still has a live member. kill(-pgid, 0)
+** alone counts zombies, and orphans stay zombies where PID 1 does not reap
+** (many containers): then look in /proc for a member that is not one. */
+static int group_alive (Proc *p) {
+  DIR *dir;
+  struct dirent *entry;
+  int alive = 0;
+  if (killgroup(p, 0) != 0) return errno == EPERM;
+  if ((dir = opendir("/proc")) == NULL) return 1;
+  while (!alive && (entry = readdir(dir)) != NULL) {
+    char path[300], buf[512], *paren;
+    char state;
+    int group;
+    FILE *f;
+    size_t n;
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+    if ((f = fopen(path, "r")) == NULL) continue;  /* gone meanwhile */
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) S ppid pgrp ...": comm may hold anything, so the last ')' */
+    if ((paren = strrchr(buf, ')')) == NULL) continue;
+    if (sscanf(paren + 1, " %c %*d %d", &state, &group) == 2 &&
+        group == p->pid && state != 'Z' && state != 'X')
+      alive = 1;
+  }
+  closedir(dir);
+  return alive;
+}
+
+static void timer_cb (uv_timer_t *h);
+
+/* The run is over when the child is reaped and its output pipes are at
+** EOF (a grandchild holding them keeps it going). After a SIGTERM, also
+** wait for the group to empty, or for the grace period to end in SIGKILL:
+** members may still be on their way out, so look again every few ms. */
+static void check_done (Proc *p) {
+  if (!p->op.active || !p->exited || p->out.pipe || p->err.pipe) return;
+  if (p->terminating && !p->hard_killed && p->timer && group_alive(p)) {
+    uint64_t now = uv_now(regsh_loop_uv(p->op.loop));
+    uint64_t left = p->kill_at > now ? p->kill_at - now : 0;
+    uv_timer_start(p->timer, timer_cb, left < 20 ? left : 20, 0);
+    return;
+  }
+  timer_close(p);
+  input_close(p);
+  regsh_op_finish(&p->op);
+}
+
+/* SIGTERM to the whole group now, SIGKILL when the grace period is over */
+static void terminate (Proc *p) {
+  uv_loop_t *uv = regsh_loop_uv(p->op.loop);
+  p->terminating = 1;
+  killgroup(p, SIGTERM);
+  uv_update_time(uv);  /* we may be called from Lua, long after the last turn */
+  p->kill_at = uv_now(uv) + p->grace_ms;
+  if (p->timer) uv_timer_start(p->timer, timer_cb, p->grace_ms, 0);
+  else {
+    killgroup(p, SIGKILL);
+    p->hard_killed = 1;
+  }
+}
+
+static void timer_cb (uv_timer_t *h) {
+  Proc *p = (Proc *)h->data;
+  if (!p->terminating) {
+    p->timed_out = 1;
+    terminate(p);
+  }
+  else if (uv_now(h->loop) >= p->kill_at) {
+    killgroup(p, SIGKILL);
+    p->hard_killed = 1;
+    check_done(p);
+  }
+  else check_done(p);  /* a second look at the group (see check_done) */
+}
+
+/* a task waiting on the process was cancelled: end the process like a
+** timeout would; the op finishes once the child is reaped */
+static void proc_cancel (regsh_op *op) {
+  Proc *p = (Proc *)op;
+  if (!p->terminating) terminate(p);
+}
+
+static void exit_cb (uv_process_t *h, int64_t exit_status, int term_signal) {
+  Proc *p = (Proc *)h->data;
+  p->exited = 1;
+  p->exit_status = exit_status;
+  p->term_signal = term_signal;
+  close_handle(h);
+  p->process = NULL;
+  check_done(p);
+}
+
+/* Let go of everything; a child still running is killed with its group and
+** reaped here, so no zombie and no stray process outlives its handle. */
+static void release (Proc *p) {
+  if (p->process) {
+    int status;
+    killgroup(p, SIGKILL);
+    close_handle(p->process);  /* libuv forgets the pid: we reap it */
+    p->process = NULL;
+    while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR) {}
+  }
+  else if (p->op.active)
+    killgroup(p, SIGKILL);  /* the leader is gone, members hold the pipes */
+  output_close(&p->out);
+  output_close(&p->err);
+  input_close(p);
+  timer_close(p);
+  for (int i = 0; i < 3; i++) {
+    close_fd(&p->child_fd[i]);
+    close_fd(&p->parent_fd[i]);
+  }
+  free(p->out.data);
+  free(p->err.data);
+  memset(&p->out, 0, sizeof(p->out));
+  memset(&p->err, 0, sizeof(p->err));
+  p->input = NULL;
+  if (p->op.active) regsh_op_finish(&p->op);
+  p->closed = 1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Output: captured up to a limit, or cut into lines for Lua
+** =======================================================
+*/
+
+static Output *output_of (uv_handle_t *h) {
+  Proc *p = (Proc *)h->data;
+  return (uv_handle_t *)p->out.pipe == h ? &p->out : &p->err;
+}
+
+/* room for a read at data + len; one byte more so a cut line or the last
+** line at EOF can get its '\n' */
+static int output_reserve (Output *o) {
+  size_t need = o->len + READ_CHUNK + 1;
+  if (o->size < need) {
+    size_t size = o->size ? o->size : READ_CHUNK + 1;
+    char *data;
+    while (size < need) size *= 2;
+    if ((data = (char *)realloc(o->data, size)) == NULL) return 0;
+    o->data = data;
+    o->size = size;
+  }
+  return 1;
+}
+
+static void alloc_cb (uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  Output *o = output_of(h);
+  (void)suggested;
+  /* past the limit the same tail is reused: those bytes are dropped */
+  if (output_reserve(o)) *buf = uv_buf_init(o->data + o->len, READ_CHUNK);
+  else *buf = uv_buf_init(NULL, 0);  /* read_cb gets UV_ENOBUFS */
+}
+
+/* lines mode: the bytes read make whole lines up to the last '\n' */
+static void output_lines (Proc *p, Output *o, size_t from) {
+  size_t end = o->len;
+  while (end > from && o->data[end - 1] != '\n') end--;
+  if (end > from) o->lines_end = end;
+  else if (o->len - o->lines_end >= LINE_LIMIT) {
+    o->data[o->len++] = '\n';  /* a line too long to hold: cut it here */
+    o->lines_end = o->len;
+  }
+  else return;
+  regsh_op_notify(&p->op);
+  if (o->lines_end >= PAUSE_AT && !o->paused) {
+    uv_read_stop((uv_stream_t *)o->pipe);  /* the child blocks until Lua takes */
+    o->paused = 1;
+  }
+}
+
+static void read_cb (uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  Proc *p = (Proc *)s->data;
+  Output *o = output_of((uv_handle_t *)s);
+  (void)buf;
+  if (nread > 0) {
+    size_t n = (size_t)nread;
+    if (o->mode == MODE_CAPTURE) {
+      size_t room = o->len < o->limit ? o->limit - o->len : 0;
+      if (n > room) {
+        n = room;
+        o->truncated = 1;
+      }
+      o->len += n;
+    }
+    else {
+      o->len += n;
+      output_lines(p, o, o->len - n);
+    }
+  }
+  else if (nread < 0) {  /* EOF, or an error that ends the stream all the same */
+    if (nread == UV_ENOBUFS) o->truncated = 1;
+    if (o->mode == MODE_LINES && o->len > o->lines_end) {
+      o->data[o->len++] = '\n';  /* the last line had none */
+      o->lines_end = o->len;
+      regsh_op_notify(&p->op);
+    }
+    output_close(o);
+    check_done(p);
+  }
+}
+
+/* [-0, +1, m] the whole lines read so far (nil if none); reading resumes */
+static void output_take (lua_State *L, Output *o) {
+  if (o->mode != MODE_LINES || o->lines_end == 0) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_pushlstring(L, o->data, o->lines_end);
+  memmove(o->data, o->data + o->lines_end, o->len - o->lines_end);
+  o->len -= o->lines_end;
+  o->lines_end = 0;
+  if (o->paused) {
+    o->paused = 0;
+    if (o->pipe) uv_read_start((uv_stream_t *)o->pipe, alloc_cb, read_cb);
+  }
+}
+
+/* [-0, +1, m] what a captured stream gave (nil for the other modes) */
+static void output_push (lua_State *L, Output *o) {
+  if (o->mode == MODE_CAPTURE) lua_pushlstring(L, o->data ? o->data : "", o->len);
+  else lua_pushnil(L);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Input: the stdin data, written as the child reads it. send() with
+** MSG_NOSIGNAL, not uv_write: a child that exits without reading must
+** give us EPIPE, not a SIGPIPE that kills regsh.
+** =======================================================
+*/
+
+static void input_write (Proc *p);
+
+static void input_poll_cb (uv_poll_t *h, int status, int events) {
+  Proc *p = (Proc *)h->data;
+  (void)events;
+  if (status < 0) input_close(p);
+  else input_write(p);
+}
+
+static void input_write (Proc *p) {
+  while (p->input_sent < p->input_len) {
+    ssize_t n = send(p->input_fd, p->input + p->input_sent,
+                     p->input_len - p->input_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) p->input_sent += (size_t)n;
+    else if (errno == EINTR) continue;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (p->input_poll == NULL) {
+        uv_poll_t *h = (uv_poll_t *)malloc(sizeof(uv_poll_t));
+        if (h == NULL || uv_poll_init(regsh_loop_uv(p->op.loop), h,
+                                      p->input_fd) != 0) {
+          free(h);  /* not initialised: not for uv_close */
+          break;
+        }
+        h->data = p;
+        p->input_poll = h;
+        uv_poll_start(h, UV_WRITABLE, input_poll_cb);
+      }
+      return;
+    }
+    else break;  /* EPIPE and the like: the child wants no more */
+  }
+  input_close(p);  /* the child reads EOF */
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Spawning
+** =======================================================
+*/
+
+/* [-0, +0, v] a string of the argv table at idx, anchored in table anchor */
+static const char *argstring (lua_State *L, int idx, lua_Integer i, int anchor) {
+  size_t len;
+  const char *s;
+  lua_rawgeti(L, idx, i);
+  if (!lua_isstring(L, -1))
+    luaL_error(L, "argv[%d] must be a string, got %s", (int)i,
+               luaL_typename(L, -1));
+  s = lua_tolstring(L, -1, &len);
+  if (strlen(s) != len) luaL_error(L, "argv[%d] contains a zero byte", (int)i);
+  lua_rawseti(L, anchor, (lua_Integer)luaL_len(L, anchor) + 1);
+  return s;
+}
+
+/* [-0, +0, v] the length of the argv table: a non-empty list of strings */
+static lua_Integer checkargv (lua_State *L, int idx) {
+  lua_Integer count = 0, max = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_Integer i = lua_tointeger(L, -2);
+    if (!lua_isinteger(L, -2) || i < 1)
+      luaL_error(L, "argv must be a list of strings (found key '%s')",
+                 luaL_tolstring(L, -2, NULL));
+    count++;
+    if (i > max) max = i;
+    lua_pop(L, 1);
+  }
+  if (count != max) luaL_error(L, "argv must be a list without holes");
+  if (count == 0) luaL_error(L, "argv must not be empty");
+  return count;
+}
+
+/* [-0, +1, m] a NULL-ended char * array (a userdata) for uv_spawn: argv as
+** given, or /bin/sh -c argv[1] with the rest as $1... when shell is set */
+static void pushargs (lua_State *L, int argv, int shell, int anchor) {
+  lua_Integer n = checkargv(L, argv);
+  lua_Integer extra = shell ? 2 + (n > 1) : 0;
+  const char **args =
+    (const char **)lua_newuserdatauv(L, (size_t)(n + extra + 1) * sizeof(char *), 0);
+  int k = 0;
+  if (shell) {
+    args[k++] = "/bin/sh";
+    args[k++] = "-c";
+  }
+  for (lua_Integer i = 1; i <= n; i++) {
+    args[k++] = argstring(L, argv, i, anchor);
+    if (shell && i == 1 && n > 1) args[k++] = "sh";  /* $0 of the script */
+  }
+  args[k] = NULL;
+}
+
+/* [-0, +1, v] "NAME=value" anchored for variable name, unless value is false */
+static const char *envstring (lua_State *L, int anchor) {
+  /* stack: ..., name, value */
+  const char *name, *value;
+  size_t len;
+  if (lua_type(L, -2) != LUA_TSTRING)
+    luaL_error(L, "env names must be strings, got %s", luaL_typename(L, -2));
+  name = lua_tolstring(L, -2, &len);
+  if (len == 0 || strchr(name, '=') || strlen(name) != len)
+    luaL_error(L, "bad env name '%s'", name);
+  if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) return NULL;
+  if (!lua_isstring(L, -1))
+    luaL_error(L, "env value of '%s' must be a string or false, got %s", name,
+               luaL_typename(L, -1));
+  value = lua_tolstring(L, -1, &len);
+  if (strlen(value) != len)
+    luaL_error(L, "env value of '%s' contains a zero byte", name);
+  lua_pushfstring(L, "%s=%s", name, value);
+  value = lua_tostring(L, -1);
+  lua_rawseti(L, anchor, (lua_Integer)luaL_len(L, anchor) + 1);
+  return value;
+}
+
+/* [-0, +1, v] the environment for uv_spawn (NULL-ended char * array), or
+** nil to inherit ours: env replaces it, or with merge is laid over it */
+static void pushenv (lua_State *L, int opts, int anchor) {
+  int env, merge;
+  size_t n = 0, count = 0;
+  const char **vars;
+  merge = regsh_opt_boolean(L, opts, "env_merge", 0);
+  if (lua_getfield(L, opts, "env") == LUA_TNIL) return;  /* leaves the nil */
+  if (!lua_istable(L, -1))
+    luaL_error(L, "option 'env' must be a table, got %s", luaL_typename(L, -1));
+  env = lua_gettop(L);
+  if (merge) while (environ[count]) count++;
+  lua_pushnil(L);
+  while (lua_next(L, env)) {
+    count++;
+    lua_pop(L, 1);
+  }
+  vars = (const char **)lua_newuserdatauv(L, (count + 1) * sizeof(char *), 0);
+  /* stack: env, vars */
+  for (size_t i = 0; merge && environ[i]; i++) {
+    const char *eq = strchr(environ[i], '=');
+    if (eq == NULL) continue;
+    lua_pushlstring(L, environ[i], (size_t)(eq - environ[i]));
+    if (lua_rawget(L, env) == LUA_TNIL) vars[n++] = environ[i];
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, env)) {
+    const char *s = envstring(L, anchor);
+    if (s) vars[n++] = s;
+    lua_pop(L, 1);
+  }
+  vars[n] = NULL;
+  lua_remove(L, env);
+}
+
+/* an output mode option; MODE_LINES when a callback asks for lines */
+static int checkmode (lua_State *L, int opts, const char *key,
+                      const char *callback, int allow_stdout) {
+  static const char *const names[] = {"capture", "inherit", "null", "stdout", NULL};
+  static const int modes[] = {MODE_CAPTURE, MODE_INHERIT, MODE_NULL, MODE_STDOUT};
+  const char *name = regsh_opt_string(L, opts, key, NULL, NULL);
+  int mode = MODE_CAPTURE, type = lua_getfield(L, opts, callback);
+  lua_pop(L, 1);
+  if (type != LUA_TNIL && type != LUA_TFUNCTION)
+    luaL_error(L, "option '%s' must be a function, got %s", callback,
+               lua_typename(L, type));
+  if (name) {
+    int i = 0;
+    while (names[i] && strcmp(names[i], name) != 0) i++;
+    if (names[i] == NULL || (modes[i] == MODE_STDOUT && !allow_stdout))
+      luaL_error(L, "option '%s' must be 'capture', 'inherit' or 'null'%s, "
+                 "got '%s'", key, allow_stdout ? " or 'stdout'" : "", name);
+    mode = modes[i];
+  }
+  if (type == LUA_TFUNCTION) {
+    if (mode != MODE_CAPTURE)
+      luaL_error(L, "option '%s' needs %s = 'capture' (the default), got '%s'",
+                 callback, key, name);
+    mode = MODE_LINES;
+  }
+  return mode;
+}
+
+static uint64_t checkseconds (lua_State *L, int opts, const char *key,
+                              lua_Number def, int allow_zero) {
+  lua_Number secs = regsh_opt_number(L, opts, key, def);
+  uint64_t ms;
+  if (!(secs >= 0 && secs < 1e9) || (secs == 0 && !allow_zero))
+    luaL_error(L, "option '%s' must be a %s number of seconds", key,
+               allow_zero ? "non-negative" : "positive");
+  ms = (uint64_t)(secs * 1000.0 + 0.5);
+  return ms == 0 && secs > 0 ? 1 : ms;  /* a tiny timeout is still one */
+}
+
+static Proc *newproc (lua_State *L) {
+  /* born closed (liolib's newprefile): __gc is safe whatever fails next */
+  Proc *p = (Proc *)lua_newuserdatauv(L, sizeof(Proc), 2);
+  memset(p, 0, sizeof(*p));
+  p->closed = 1;
+  p->input_fd = -1;
+  for (int i = 0; i < 3; i++) p->child_fd[i] = p->parent_fd[i] = -1;
+  p->op.ref = LUA_NOREF;
+  luaL_setmetatable(L, PROC_TYPE);
+  return p;
+}
+
+/* our end and the child's end of a new socket pair for stdio slot i */
+static int makepair (Proc *p, int i) {
+  int fds[2];
+  int r = uv_socketpair(SOCK_STREAM, 0, fds, UV_NONBLOCK_PIPE, 0);
+  if (r != 0) return r;
+  p->parent_fd[i] = fds[0];
+  p->child_fd[i] = fds[1];
+  return 0;
+}
+
+/* point stdio slot i at what its mode asks for */
+static int setupslot (Proc *p, uv_stdio_container_t *slot, int i, int mode) {
+  int r = 0;
+  switch (mode) {
+    case MODE_CAPTURE: case MODE_LINES:
+      if ((r = makepair(p, i)) == 0) {
+        slot->flags = UV_INHERIT_FD;
+        slot->data.fd = p->child_fd[i];
+      }
+      break;
+    case MODE_INHERIT:
+      slot->flags = UV_INHERIT_FD;
+      slot->data.fd = i;
+      break;
+    case MODE_STDOUT:
+      *slot = slot[-1];  /* 2>&1 */
+      break;
+    default:
+      slot->flags = UV_IGNORE;  /* libuv opens /dev/null */
+  }
+  return r;
+}
+
+static int startoutput (lua_State *L, Proc *p, Output *o, int i) {
+  uv_pipe_t *h;
+  int r;
+  if (o->mode != MODE_CAPTURE && o->mode != MODE_LINES) return 0;
+  if ((h = (uv_pipe_t *)malloc(sizeof(uv_pipe_t))) == NULL) return UV_ENOMEM;
+  uv_pipe_init(regsh_loop_uv(regsh_loop_of(L)), h, 0);
+  h->data = p;
+  o->pipe = h;
+  if ((r = uv_pipe_open(h, p->parent_fd[i])) != 0) return r;
+  p->parent_fd[i] = -1;  /* the pipe owns it now */
+  return uv_read_start((uv_stream_t *)h, alloc_cb, read_cb);
+}
+
+/* the fail tuple for a child that did not start, naming the likelier cause */
+static int spawnfail (lua_State *L, int r, const char *file, const char *cwd) {
+  struct stat st;
+  int cwd_error = 0;
+  if (cwd) {  /* libuv reports a bad cwd as it does a bad program: tell them apart */
+    if (stat(cwd, &st) != 0) cwd_error = uv_translate_sys_error(errno);
+    else if (!S_ISDIR(st.st_mode)) cwd_error = UV_ENOTDIR;
+    else if (access(cwd, X_OK) != 0) cwd_error = uv_translate_sys_error(errno);
+  }
+  if (cwd_error)
+    return regsh_fail(L, uv_err_name(cwd_error),
+                      "cannot run '%s' in directory '%s': %s", file, cwd,
+                      uv_strerror(cwd_error));
+  return regsh_fail(L, uv_err_name(r), "cannot run '%s': %s", file,
+                    uv_strerror(r));
+}
+
+/*
+** spawn(argv, opts) -> proc | nil, "CODE: message", "CODE"
+** Starts the child; a child that cannot start is the fail tuple, a misuse
+** raises. proc.lua documents the options.
+*/
+static int proc_spawn (lua_State *L) {
+  static const char *const keys[] = {
+    "cwd", "env", "env_merge", "grace", "max_output", "on_stderr",
+    "on_stdout", "shell", "stderr", "stdin", "stdout", "timeout", NULL
+  };
+  uv_process_options_t options;
+  uv_stdio_container_t stdio[3];
+  const char *cwd, *input;
+  size_t input_len;
+  int out_mode, err_mode, shell, r;
+  uint64_t timeout_ms, grace_ms;
+  lua_Integer max_output;
+  Proc *p;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  regsh_check_keys(L, 2, keys);
+  /* everything that may raise comes before the first resource */
+  shell = regsh_opt_boolean(L, 2, "shell", 0);
+  cwd = regsh_opt_string(L, 2, "cwd", NULL, NULL);
+  input = regsh_opt_string(L, 2, "stdin", NULL, &input_len);
+  out_mode = checkmode(L, 2, "stdout", "on_stdout", 0);
+  err_mode = checkmode(L, 2, "stderr", "on_stderr", 1);
+  timeout_ms = lua_getfield(L, 2, "timeout") == LUA_TNIL ? 0
+               : checkseconds(L, 2, "timeout", 0, 0);
+  lua_pop(L, 1);
+  grace_ms = checkseconds(L, 2, "grace", DEFAULT_GRACE, 1);
+  max_output = regsh_opt_integer(L, 2, "max_output", DEFAULT_MAX_OUTPUT);
+  if (max_output < 0) return luaL_error(L, "option 'max_output' must not be negative");
+  lua_newtable(L);                   /* 3: anchors the strings below */
+  pushargs(L, 1, shell, 3);          /* 4: args */
+  pushenv(L, 2, 3);                  /* 5: env or nil */
+  p = newproc(L);                    /* 6: the handle */
+  if (input) {
+    lua_getfield(L, 2, "stdin");
+    lua_setiuservalue(L, 6, 1);      /* keeps p->input alive */
+    p->input = input;
+    p->input_len = input_len;
+  }
+  p->out.mode = out_mode;
+  p->err.mode = err_mode;
+  p->out.limit = p->err.limit = (size_t)max_output;
+  p->timeout_ms = timeout_ms;
+  p->grace_ms = grace_ms;
+
+  memset(&options, 0, sizeof(options));
+  memset(stdio, 0, sizeof(stdio));
+  options.args = (char **)lua_touserdata(L, 4);
+  options.file = options.args[0];
+  options.env = (char **)lua_touserdata(L, 5);
+  options.cwd = cwd;
+  options.exit_cb = exit_cb;
+  options.flags = UV_PROCESS_DETACHED;  /* setsid: its own group to kill */
+  options.stdio = stdio;
+  options.stdio_count = 3;
+  if (input) r = makepair(p, 0);
+  else r = 0;
+  if (input && r == 0) {
+    stdio[0].flags = UV_INHERIT_FD;
+    stdio[0].data.fd = p->child_fd[0];
+  }
+  if (r == 0) r = setupslot(p, &stdio[1], 1, out_mode);
+  if (r == 0) r = setupslot(p, &stdio[2], 2, err_mode);
+  if (r == 0 && (p->timer = (uv_timer_t *)malloc(sizeof(uv_timer_t))) == NULL)
+    r = UV_ENOMEM;
+  if (r == 0) {
+    uv_timer_init(regsh_loop_uv(regsh_loop_of(L)), p->timer);
+    p->timer->data = p;
+    if ((p->process = (uv_process_t *)malloc(sizeof(uv_process_t))) == NULL)
+      r = UV_ENOMEM;
+  }
+  if (r == 0) {
+    r = uv_spawn(regsh_loop_uv(regsh_loop_of(L)), p->process, &options);
+    if (r != 0) {
+      close_handle(p->process);  /* libuv wants it closed even so */
+      p->process = NULL;
+    }
+  }
+  if (r != 0) {
+    release(p);
+    return spawnfail(L, r, options.file, cwd);
+  }
+  p->pid = p->process->pid;
+  p->process->data = p;
+  p->closed = 0;
+  for (int i = 0; i < 3; i++) close_fd(&p->child_fd[i]);
+  if (input) {
+    p->input_fd = p->parent_fd[0];
+    p->parent_fd[0] = -1;
+  }
+  if ((r = startoutput(L, p, &p->out, 1)) != 0 ||
+      (r = startoutput(L, p, &p->err, 2)) != 0) {
+    release(p);  /* kills and reaps the child */
+    return regsh_fail(L, uv_err_name(r), "cannot read the output of '%s': %s",
+                      options.file, uv_strerror(r));
+  }
+  regsh_op_begin(L, 6, &p->op, proc_cancel);
+  if (input) input_write(p);
+  if (timeout_ms) uv_timer_start(p->timer, timer_cb, timeout_ms, 0);
+  return 1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** The handle
+** =======================================================
+*/
+
+static Proc *checkproc (lua_State *L, int idx) {
+  Proc *p = (Proc *)luaL_checkudata(L, idx, PROC_TYPE);
+  if (p->closed) luaL_error(L, "attempt to use a closed process");
+  return p;
+}
+
+/* __gc, __close and close(): kill and reap a child still running; idempotent */
+static int proc_close (lua_State *L) {
+  Proc *p = (Proc *)luaL_checkudata(L, 1, PROC_TYPE);
+  release(p);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* p:kill([signal]) -> true | fail: signal the whole process group */
+static int proc_kill (lua_State *L) {
+  Proc *p = checkproc(L, 1);
+  int sig = checksignal(L, 2, SIGTERM);
+  if (!p->op.active)
+    return regsh_fail(L, "ESRCH", "process %d has already finished", p->pid);
+  if (killgroup(p, sig) != 0) {
+    int e = uv_translate_sys_error(errno);
+    return regsh_fail(L, uv_err_name(e), "cannot signal process %d: %s",
+                      p->pid, uv_strerror(e));
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* p:pid() -> the child's process id, which is also its process group's */
+static int proc_pid (lua_State *L) {
+  lua_pushinteger(L, checkproc(L, 1)->pid);
+  return 1;
+}
+
+static int proc_tostring (lua_State *L) {
+  Proc *p = (Proc *)luaL_checkudata(L, 1, PROC_TYPE);
+  if (p->closed) lua_pushliteral(L, "regsh.proc (closed)");
+  else lua_pushfstring(L, "regsh.proc (pid %d)", p->pid);
+  return 1;
+}
+
+/* take(p) -> stdout lines, stderr lines: whole lines read since the last
+** take, each ending in '\n' (nil where none); streams not in lines mode give
+** nil. Reading paused for want of takers resumes. */
+static int proc_take (lua_State *L) {
+  Proc *p = checkproc(L, 1);
+  output_take(L, &p->out);
+  output_take(L, &p->err);
+  return 2;
+}
+
+/* result(p) -> the result table once the run is over (the same table each
+** time), nil before */
+static int proc_result (lua_State *L) {
+  Proc *p = checkproc(L, 1);
+  if (p->op.active) return 0;
+  if (lua_getiuservalue(L, 1, 2) == LUA_TTABLE) return 1;
+  lua_createtable(L, 0, 8);
+  if (p->term_signal) {
+    pushsignal(L, p->term_signal);
+    lua_setfield(L, -2, "signal");
+  }
+  else {
+    lua_pushinteger(L, (lua_Integer)p->exit_status);
+    lua_setfield(L, -2, "code");
+  }
+  lua_pushboolean(L, p->term_signal == 0 && p->exit_status == 0 && !p->timed_out);
+  lua_setfield(L, -2, "ok");
+  lua_pushboolean(L, p->timed_out);
+  lua_setfield(L, -2, "timed_out");
+  output_push(L, &p->out);
+  lua_setfield(L, -2, "stdout");
+  output_push(L, &p->err);
+  lua_setfield(L, -2, "stderr");
+  lua_pushboolean(L, p->out.truncated);
+  lua_setfield(L, -2, "stdout_truncated");
+  lua_pushboolean(L, p->err.truncated);
+  lua_setfield(L, -2, "stderr_truncated");
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, 1, 2);
+  /* the strings hold the output now */
+  free(p->out.data);
+  free(p->err.data);
+  p->out.data = p->err.data = NULL;
+  p->out.len = p->out.size = p->err.len = p->err.size = 0;
+  return 1;
+}
+
+/* }====================================================== */
+
+
+static const luaL_Reg proc_methods[] = {
+  {"close", proc_close},
+  {"kill", proc_kill},
+  {"pid", proc_pid},
+  {NULL, NULL}
+};
+
+static const luaL_Reg proc_metamethods[] = {
+  {"__close", proc_close},
+  {"__gc", proc_close},
+  {"__tostring", proc_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg proc_funcs[] = {
+  {"result", proc_result},
+  {"spawn", proc_spawn},
+  {"take", proc_take},
+  {NULL, NULL}
+};
+
+/* The module has spawn, take, result and methods: the handle's method
+** table, which proc.lua completes with wait (it needs the scheduler). */
 int luaopen_regsh_core_proc (lua_State *L) {
-  lua_newtable(L);
+  regsh_loop_of(L);  /* the loop must be older than any handle (see loop_gc) */
+  luaL_newlib(L, proc_funcs);
+  luaL_newmetatable(L, PROC_TYPE);
+  luaL_setfuncs(L, proc_metamethods, 0);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "__regsh_op");  /* loop.active/cancel accept it */
+  luaL_newlib(L, proc_methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");
+  /* stack: module, metatable, methods */
+  lua_setfield(L, -3, "methods");
+  lua_pop(L, 1);
   return 1;
 }
