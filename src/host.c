@@ -3,7 +3,8 @@
 ** HTTP and digest ones are shared objects loaded on first require) and
 ** every lua/ file compiled into the binary, or points package.path at
 ** $REGSH_LUA_PATH instead. Runs chunks under a traceback handler, with
-** SIGINT turned into a Lua error at the next instruction (as lua.c does).
+** SIGINT and SIGTERM turned into a Lua error at the next instruction (as
+** lua.c does for SIGINT).
 */
 #include <dlfcn.h>
 #include <limits.h>
@@ -37,15 +38,21 @@ static regsh_loop *volatile signal_loop = NULL;
 ** =======================================================
 */
 
+static volatile sig_atomic_t signal_received = 0;
+
 static void interrupt_hook (lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted!");
+  luaL_error(L, signal_received == SIGTERM ? "terminated!" : "interrupted!");
 }
 
-static void on_sigint (int sig) {
+/* SIGINT and SIGTERM raise an error in the running code, so that <close>
+** variables and __gc run as the error unwinds: children are killed, files
+** flushed. A second signal of the same kind ends the process at once. */
+static void on_signal (int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  signal(sig, SIG_DFL);  /* a second SIGINT ends the process */
+  signal(sig, SIG_DFL);
+  signal_received = sig;
   if (signal_state) lua_sethook(signal_state, interrupt_hook, flag, 1);
   if (signal_loop) regsh_loop_interrupt(signal_loop);
 }
@@ -72,9 +79,11 @@ int regsh_docall (lua_State *L, int narg, int nres) {
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
   signal_state = L;
-  signal(SIGINT, on_sigint);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
   status = lua_pcall(L, narg, nres, base);
   signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   lua_remove(L, base);
   return status;
 }
@@ -223,6 +232,28 @@ static int luaopen_regsh_core_host (lua_State *L) {
   return 1;
 }
 
+/*
+** os.exit that closes the state unless told otherwise (Lua's own does not by
+** default): closing runs __gc, which kills child processes and cancels what
+** is in flight, instead of leaving children running after regsh is gone.
+*/
+static int os_exit (lua_State *L) {
+  int status;
+  if (lua_isboolean(L, 1))
+    status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
+  else
+    status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
+  fflush(stdout);
+  fflush(stderr);
+  if (lua_isnone(L, 2) || lua_toboolean(L, 2)) {
+    signal_state = NULL;
+    signal_loop = NULL;
+    lua_close(L);
+  }
+  exit(status);
+  return 0;
+}
+
 static int panic (lua_State *L) {
   const char *msg = lua_tostring(L, -1);
   fprintf(stderr, "regsh: PANIC: %s\n", msg ? msg : "(no message)");
@@ -233,6 +264,10 @@ static int panic (lua_State *L) {
 static int setup (lua_State *L) {
   const char *dir = getenv("REGSH_LUA_PATH");
   luaL_openlibs(L);
+  lua_getglobal(L, "os");
+  lua_pushcfunction(L, os_exit);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
   preload(L, "regsh.core.host", luaopen_regsh_core_host);

@@ -40,9 +40,10 @@ uv_loop_t *regsh_loop_uv(regsh_loop *loop);
 /* [-0, +0, m] start op (the userdata at idx): pin it and mark it active */
 void regsh_op_begin(lua_State *L, int idx, regsh_op *op,
                     void (*cancel)(regsh_op *op));
-/* [-0, +0, -] from C callbacks only: the op has news for Lua */
+/* [-0, +0, -] the op has news for Lua. Calls no Lua: safe in C callbacks,
+** and in C functions called from Lua (cancel, close) */
 void regsh_op_notify(regsh_op *op);
-/* [-0, +0, -] from C callbacks only: the op is done; unpinned once handed to Lua */
+/* [-0, +0, -] the op is done; unpinned once handed to Lua. Same rules */
 void regsh_op_finish(regsh_op *op);
 
 /* async-signal-safe: wake the loop and make the current run() return */

@@ -153,6 +153,9 @@ function M.await(op)
     notified[op] = nil
     return
   end
+  if waiting[op] ~= nil then
+    error("this operation is already being waited for", 2)
+  end
   local task = current_task()
   if task then
     if task.cancel_requested then

@@ -53,12 +53,9 @@ function M.start(opts)
   }
 end
 
---- Stop a registry started by M.start and remove its storage.
+--- Stop a registry started by M.start and remove its storage (idempotent).
 function M.stop(r)
-  if not r or r.stopped then return end
-  r.stopped = true
-  sh("kill " .. r.pid .. " 2>/dev/null; while kill -0 " .. r.pid
-    .. " 2>/dev/null; do sleep 0.05; done; rm -rf " .. shell_quote(r.dir))
+  require("support.servers").stop(r)
 end
 
 return M
