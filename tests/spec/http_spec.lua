@@ -1,0 +1,511 @@
+-- regsh.http (lua/regsh/http.lua over src/http.c) against real servers: a
+-- docker-registry for the protocol, big bodies and auth, and
+-- tests/support/http_server.py for what a registry never does (repeated
+-- headers, redirects, a server that never answers or hangs up).
+local http = require "regsh.http"
+local core = require "regsh.core.http"
+local async = require "regsh.async"
+local loop = require "regsh.core.loop"
+local digest = require "regsh.core.digest"
+local R = require "support.registry"
+local servers = require "support.servers"
+
+local MiB = 1024 * 1024
+
+-- n MiB that do not repeat within a MiB, so a misplaced chunk shows
+local function big_data(mib)
+  local words = {}
+  for i = 1, MiB / 8 do words[i] = string.pack("<I8", (i * 2654435761) % 2^40) end
+  local block = table.concat(words)
+  local parts = {}
+  for i = 1, mib do parts[i] = string.pack("<I8", i) .. block:sub(9) end
+  return table.concat(parts)
+end
+
+local function tmpname()
+  local name = os.tmpname()
+  os.remove(name)
+  return name
+end
+
+local function read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+describe("regsh.http against a registry #disk", function()
+  local r, base
+
+  setup(function()
+    r = R.start()
+    base = r.url
+  end)
+
+  teardown(function()
+    R.stop(r)
+  end)
+
+  it("GETs /v2/ from the main chunk: status, body, headers, version, url", function()
+    local res, err = http.get(base .. "/v2/")
+    assert.is_nil(err)
+    assert.equal(200, res.status)
+    assert.equal("{}", res.body)
+    assert.equal("1.1", res.http_version)
+    assert.equal(base .. "/v2/", res.url)
+    assert.equal("registry/2.0", res.headers["docker-distribution-api-version"])
+    assert.is_number(res.time)
+  end)
+
+  it("looks headers up by any spelling, keeping names as received in header_list", function()
+    local res = assert(http.get(base .. "/v2/"))
+    assert.matches("^application/json", res.headers["Content-Type"])
+    assert.equal(res.headers["content-type"], res.headers["CONTENT-TYPE"])
+    assert.is_nil(res.headers["X-Not-There"])
+    local names = {}
+    for _, h in ipairs(res.header_list) do names[h.name] = h.value end
+    assert.equal("2", names["Content-Length"])
+    assert.same({"2"}, http.header_values(res, "content-length"))
+  end)
+
+  it("returns HTTP error statuses as responses, not failures", function()
+    local res = assert(http.get(base .. "/v2/no/such/thing/here"))
+    assert.equal(404, res.status)
+    res = assert(http.get(base .. "/v2/_catalog"))
+    assert.equal(200, res.status)
+    assert.same({repositories = {}}, require("cjson").decode(res.body))
+  end)
+
+  it("sends HEAD without reading a body", function()
+    local res = assert(http.head(base .. "/v2/"))
+    assert.equal(200, res.status)
+    assert.equal("", res.body)
+    assert.equal("2", res.headers["content-length"])
+  end)
+
+  it("runs 100 requests at once from 100 tasks, then reuses the connections", function()
+    local tasks = {}
+    for i = 1, 100 do
+      tasks[i] = async.spawn(function()
+        local res = assert(http.get(base .. "/v2/"))
+        return res.status
+      end)
+    end
+    local statuses = {async.wait(table.unpack(tasks))}
+    assert.equal(100, #statuses)
+    for i = 1, 100 do assert.equal(200, statuses[i]) end
+    -- one after another, each finds an idle connection in the shared cache
+    local opened = 0
+    for _ = 1, 20 do opened = opened + assert(http.get(base .. "/v2/")).new_connections end
+    assert.equal(0, opened)
+  end)
+
+  describe("with a 20 MiB blob", function()
+    local data, blob_url
+
+    setup(function()
+      data = big_data(20)
+      local d = digest.string(data)
+      local start = assert(http.request{method = "POST", url = base .. "/v2/big/blobs/uploads/"})
+      assert.equal(202, start.status)
+      local location = start.headers.location
+      local sep = location:find("?", 1, true) and "&" or "?"
+      local put = assert(http.request{
+        method = "PUT", url = location .. sep .. "digest=" .. d, body = data,
+        headers = {["Content-Type"] = "application/octet-stream"},
+      })
+      assert.equal(201, put.status)
+      blob_url = base .. "/v2/big/blobs/" .. d
+    end)
+
+    it("reads it into memory", function()
+      local res = assert(http.get(blob_url))
+      assert.equal(200, res.status)
+      assert.equal(#data, #res.body)
+      assert.is_true(res.body == data)
+    end)
+
+    it("writes it to a file as it arrives, holding no body", function()
+      local path = tmpname()
+      local res = assert(http.get(blob_url, {output = path}))
+      assert.equal(200, res.status)
+      assert.is_nil(res.body)
+      local got = read_file(path)
+      os.remove(path)
+      assert.equal(#data, #got)
+      assert.is_true(got == data)
+    end)
+
+    it("streams it to on_data, pausing the transfer while a slow callback catches up", function()
+      -- three times: a resume that nobody drove used to stall until an
+      -- unrelated curl timeout (10 s), which the 8 s timeout turns into a failure
+      for _ = 1, 3 do
+        local chunks, biggest, first_slow = {}, 0, true
+        local res = assert(http.get(blob_url, {timeout = 8, on_data = function(chunk)
+          chunks[#chunks + 1] = chunk
+          biggest = math.max(biggest, #chunk)
+          if first_slow then  -- meanwhile ~20 MiB could arrive if nothing paused
+            first_slow = false
+            async.sleep(0.2)
+          end
+        end}))
+        assert.equal(200, res.status)
+        assert.is_nil(res.body)
+        assert.is_true(#chunks > 1)
+        assert.is_true(table.concat(chunks) == data)
+        -- the backlog stays near the 1 MiB high-water mark (plus one network chunk)
+        assert.is_true(biggest <= MiB + 256 * 1024, "chunk of " .. biggest .. " bytes")
+      end
+    end)
+
+    it("streams inside a task too", function()
+      local t = async.spawn(function()
+        local n = 0
+        local res = assert(http.get(blob_url, {timeout = 8, on_data = function(c) n = n + #c end}))
+        return res.status, n
+      end)
+      local status, n = t:wait()
+      assert.equal(200, status)
+      assert.equal(#data, n)
+    end)
+
+    it("refuses a body larger than max_body with ETOOBIG", function()
+      local res, err, code = http.get(blob_url, {max_body = MiB})
+      assert.is_nil(res)
+      assert.equal("ETOOBIG", code)
+      assert.matches("^ETOOBIG: " .. base:gsub("%p", "%%%0"), err)
+      -- the default leaves room for this one
+      assert.equal(200, assert(http.get(blob_url)).status)
+    end)
+
+    it("raises the error of an on_data callback and stops the transfer", function()
+      assert.has_error(function()
+        http.get(blob_url, {on_data = function() error("enough") end})
+      end, "enough")
+      assert.equal(200, assert(http.get(base .. "/v2/")).status)
+    end)
+  end)
+
+  it("runs every example of docs/reference/http.md", function()
+    local f = assert(io.open("docs/reference/http.md"))
+    local doc = f:read("a")
+    f:close()
+    local n = 0
+    for block in doc:gmatch("```lua\n(.-)```") do
+      n = n + 1
+      block = block:gsub("http://127%.0%.0%.1:5000", base)
+      assert(load(block, "=http.md example " .. n, "t"))()
+    end
+    assert.is_true(n >= 10)
+  end)
+
+  it("gives ETLS for https to a plain HTTP port", function()
+    local res, err, code = http.get("https://" .. r.host .. "/v2/")
+    assert.is_nil(res)
+    assert.equal("ETLS", code)
+    assert.matches("^ETLS: https://127%.0%.0%.1:%d+/v2/: ", err)
+  end)
+end)
+
+describe("regsh.http with registry auth", function()
+  local r
+
+  setup(function()
+    r = R.start{htpasswd = {alice = "s3cret"}}
+  end)
+
+  teardown(function()
+    R.stop(r)
+  end)
+
+  it("returns the 401 challenge as a response and sends Authorization", function()
+    local res = assert(http.get(r.url .. "/v2/"))
+    assert.equal(401, res.status)
+    assert.matches('^Basic realm="basic%-realm"', res.headers["WWW-Authenticate"])
+    res = assert(http.get(r.url .. "/v2/", {
+      headers = {Authorization = "Basic YWxpY2U6czNjcmV0"},  -- alice:s3cret
+    }))
+    assert.equal(200, res.status)
+  end)
+end)
+
+describe("regsh.http with HTTPS", function()
+  local r, pki
+
+  setup(function()
+    pki = servers.pki()
+    r = R.start{tls = pki.server_cert .. "," .. pki.server_key}
+  end)
+
+  teardown(function()
+    R.stop(r)
+  end)
+
+  it("verifies the server against ca_file and speaks HTTP/2 when offered", function()
+    local res = assert(http.get(r.url .. "/v2/", {ca_file = pki.ca}))
+    assert.equal(200, res.status)
+    assert.equal("2", res.http_version)
+    -- HTTP/2 names arrive in lower case; lookups work the same
+    assert.matches("^application/json", res.headers["Content-Type"])
+    assert.same({"registry/2.0"}, http.header_values(res, "Docker-Distribution-Api-Version"))
+    for _, h in ipairs(res.header_list) do assert.equal(h.name:lower(), h.name) end
+  end)
+
+  it("multiplexes concurrent requests over one HTTP/2 connection", function()
+    local tasks = {}
+    for i = 1, 20 do
+      tasks[i] = async.spawn(function()
+        return assert(http.get(r.url .. "/v2/_catalog", {ca_file = pki.ca})).new_connections
+      end)
+    end
+    local opened = 0
+    for _, n in ipairs({async.wait(table.unpack(tasks))}) do opened = opened + n end
+    assert.is_true(opened <= 1, opened .. " connections")
+  end)
+
+  it("fails with ETLS for an unknown CA, unless insecure", function()
+    local res, err, code = http.get(r.url .. "/v2/")
+    assert.is_nil(res)
+    assert.equal("ETLS", code)
+    assert.matches("certificate", err)
+    res = assert(http.get(r.url .. "/v2/", {insecure = true}))
+    assert.equal(200, res.status)
+  end)
+end)
+
+describe("regsh.http edge cases", function()
+  local s
+
+  setup(function()
+    s = servers.start_python("http_server.py")
+  end)
+
+  teardown(function()
+    servers.stop(s)
+  end)
+
+  it("keeps repeated headers in order; headers holds the first value", function()
+    local res = assert(http.get(s.url .. "/repeat"))
+    assert.equal("one", res.headers["x-repeat"])
+    assert.equal("one", res.headers["X-REPEAT"])
+    assert.same({"one", "two", "three"}, http.header_values(res, "X-Repeat"))
+    local names = {}
+    for _, h in ipairs(res.header_list) do
+      if h.name:lower() == "x-repeat" then names[#names + 1] = h.name end
+    end
+    assert.same({"X-Repeat", "X-Repeat", "x-repeat"}, names)
+  end)
+
+  it("joins an obsolete folded header value", function()
+    local res = assert(http.get(s.url .. "/folded"))
+    assert.equal("first second third", res.headers["x-folded"])
+  end)
+
+  it("does not follow redirects unless asked", function()
+    local res = assert(http.get(s.url .. "/redirect/2"))
+    assert.equal(302, res.status)
+    assert.equal("/redirect/1", res.headers.location)
+  end)
+
+  it("follows redirects, keeping only the last response's headers", function()
+    local res = assert(http.get(s.url .. "/redirect/3", {follow = true}))
+    assert.equal(200, res.status)
+    assert.equal("landed", res.body)
+    assert.equal(s.url .. "/redirect/0", res.url)
+    assert.equal("yes", res.headers["x-final"])
+    assert.is_nil(res.headers["x-hop"])
+    assert.same({}, http.header_values(res, "x-hop"))
+  end)
+
+  it("counts a body of unannounced length against max_body as it arrives", function()
+    local url = s.url .. "/chunked?n=" .. 3 * MiB
+    local res = assert(http.get(url))
+    assert.equal(3 * MiB, #res.body)
+    local _, err, code = http.get(url, {max_body = MiB})
+    assert.equal("ETOOBIG", code)
+    assert.matches("max_body %(1048576 bytes%)", err)
+    local got = 0
+    res, _, code = http.get(url, {max_body = 2 * MiB, on_data = function(c) got = got + #c end})
+    assert.is_nil(res)
+    assert.equal("ETOOBIG", code)
+    assert.is_true(got > 0 and got <= 2 * MiB, got .. " bytes")
+    local path = tmpname()
+    res, _, code = http.get(url, {max_body = MiB, output = path})
+    assert.is_nil(res)
+    assert.equal("ETOOBIG", code)
+    assert.is_true(#read_file(path) <= MiB)
+    os.remove(path)
+  end)
+
+  it("gives ETOOMANYREDIRECTS past the follow limit", function()
+    local res, err, code = http.get(s.url .. "/redirect/3", {follow = 2})
+    assert.is_nil(res)
+    assert.equal("ETOOMANYREDIRECTS", code)
+    assert.matches("/redirect/", err)
+  end)
+
+  it("sends method, body and headers (several values, removal, empty)", function()
+    local res = assert(http.request{
+      method = "PUT", url = s.url .. "/echo", body = "payload\0bytes",
+      headers = {["X-Multi"] = {"a", "b"}, Accept = false, ["X-Empty"] = "", ["X-Num"] = 7},
+    })
+    local echo = require("cjson").decode(res.body)
+    assert.equal("PUT", echo.method)
+    assert.equal("payload\0bytes", echo.body)
+    local got = {}
+    for _, h in ipairs(echo.headers) do
+      local k = h[1]:lower()
+      got[k] = got[k] and (got[k] .. "," .. h[2]) or h[2]
+    end
+    assert.equal("a,b", got["x-multi"])
+    assert.is_nil(got.accept)
+    assert.equal("", got["x-empty"])
+    assert.equal("7", got["x-num"])
+    assert.is_nil(got["content-type"])  -- not curl's form default
+    assert.is_nil(got.expect)
+    assert.matches("^regsh/", got["user-agent"])
+    res = assert(http.request{method = "POST", url = s.url .. "/echo", user_agent = "probe/1"})
+    echo = require("cjson").decode(res.body)
+    assert.equal("POST", echo.method)
+    assert.equal("", echo.body)
+    for _, h in ipairs(echo.headers) do
+      if h[1]:lower() == "user-agent" then assert.equal("probe/1", h[2]) end
+      if h[1]:lower() == "content-length" then assert.equal("0", h[2]) end
+    end
+  end)
+
+  it("times out on a server that never answers (ETIMEDOUT)", function()
+    local t0 = loop.monotonic()
+    local res, err, code = http.get(s.url .. "/hang", {timeout = 0.3})
+    assert.is_nil(res)
+    assert.equal("ETIMEDOUT", code)
+    assert.matches("^ETIMEDOUT: http://127%.0%.0%.1:%d+/hang: ", err)
+    assert.is_true(loop.monotonic() - t0 < 3)
+  end)
+
+  it("gives ECONNRESET when the server hangs up without answering", function()
+    local res, _, code = http.get(s.url .. "/close")
+    assert.is_nil(res)
+    assert.equal("ECONNRESET", code)
+  end)
+
+  it("cancels an in-flight request with task:cancel()", function()
+    local t0 = loop.monotonic()
+    local t = async.spawn(function() return http.get(s.url .. "/hang") end)
+    async.sleep(0.2)
+    assert.is_true(t:cancel())
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.equal(async.cancelled, err)
+    assert.equal("cancelled", t.status)
+    assert.is_true(loop.monotonic() - t0 < 5)
+    -- the module is still usable afterwards
+    assert.equal(200, assert(http.get(s.url .. "/slow?s=0")).status)
+  end)
+
+  it("reports ECANCELED for an op cancelled through the loop", function()
+    local op = assert(core.request{url = s.url .. "/hang"})
+    assert.is_true(loop.cancel(op))
+    async.await(op)
+    local res, err, code = op:result()
+    assert.is_nil(res)
+    assert.equal("ECANCELED", code)
+    assert.matches("/hang: request cancelled", err)
+  end)
+
+  it("caps connections per host with configure{max_host_connections}", function()
+    -- "localhost" is a host of its own for curl's connection cache
+    local url = s.url:gsub("127%.0%.0%.1", "localhost") .. "/slow?s=0.05"
+    http.configure{max_host_connections = 2}
+    local ok, err = pcall(function()
+      local tasks = {}
+      for i = 1, 12 do
+        tasks[i] = async.spawn(function() return assert(http.get(url)).new_connections end)
+      end
+      local opened = 0
+      for _, n in ipairs({async.wait(table.unpack(tasks))}) do opened = opened + n end
+      assert.is_true(opened >= 1 and opened <= 2, opened .. " connections")
+    end)
+    http.configure{max_host_connections = 0}
+    assert(ok, err)
+  end)
+end)
+
+describe("regsh.http failures", function()
+  it("gives ECONNREFUSED for a closed port", function()
+    local res, err, code = http.get("http://127.0.0.1:1/v2/")
+    assert.is_nil(res)
+    assert.equal("ECONNREFUSED", code)
+    assert.matches("^ECONNREFUSED: http://127%.0%.0%.1:1/v2/: ", err)
+  end)
+
+  it("gives ENOTFOUND for a name that does not resolve", function()
+    local res, err, code = http.get("http://nonexistent.invalid/")
+    assert.is_nil(res)
+    assert.equal("ENOTFOUND", code)
+    assert.matches("nonexistent%.invalid", err)
+  end)
+
+  it("gives EURL for a malformed URL or another protocol", function()
+    local _, _, code = http.get("http://exa mple.com:99999/")
+    assert.equal("EURL", code)
+    local _, err, code2 = http.get("ftp://127.0.0.1/file")
+    assert.equal("EURL", code2)
+    assert.matches("^EURL: ftp://127%.0%.0%.1/file: ", err)
+  end)
+
+  it("never puts the password of a URL in a message", function()
+    local res, err = http.get("http://alice:hunter2@127.0.0.1:1/")
+    assert.is_nil(res)
+    assert.is_nil(err:find("hunter2", 1, true))
+    assert.matches("http://%*%*%*@127%.0%.0%.1:1/", err)
+  end)
+
+  it("fails with the file's error when output cannot be opened", function()
+    local res, err, code = http.get("http://127.0.0.1:1/", {output = "/nonexistent-dir/x"})
+    assert.is_nil(res)
+    assert.equal("ENOENT", code)
+    assert.matches("/nonexistent%-dir/x", err)
+  end)
+
+  it("raises on misuse: option types, unknown options, bad headers", function()
+    assert.has_error(function() http.request("http://x/") end)
+    assert.has_error(function() http.request{} end, "option 'url' is required")
+    assert.has_error(function() http.request{url = 42} end)
+    assert.has_error(function() http.get("http://x/", {timeout = "soon"}) end)
+    assert.has_error(function() http.get("http://x/", {timeout = -1}) end)
+    assert.has_error(function() http.get("http://x/", {follow = "yes"}) end)
+    assert.has_error(function() http.get("http://x/", {follow = 1.5}) end)
+    assert.has_error(function() http.get("http://x/", {insecure = 1}) end)
+    assert.has_error(function() http.get("http://x/", {on_data = "f"}) end)
+    assert.has_error(function() http.get("http://x/", {max_body = -5}) end)
+    assert.has_error(function() http.get("http://x/", {max_body = -1}) end)
+    assert.has_error(function() http.get("http://x/", {output = "/tmp/x", on_data = print}) end)
+    assert.has_error(function() http.get("http://x/", {headers = "X: y"}) end)
+    assert.has_error(function() http.get("http://x/", {headers = {["X-A"] = "b\r\nX-Evil: 1"}}) end)
+    assert.has_error(function() http.get("http://x/", {headers = {["Bad Name"] = "v"}}) end)
+    assert.has_error(function() http.get("http://x/", {headers = {X = {}, Y = {true}}}) end)
+    assert.has_error(function() http.request{url = "http://x/", method = "GE T"} end)
+    assert.has_error(function() http.request{url = "http://x/", body = {}} end)
+    assert.has_error(function() http.request{url = "http://x/", bogus = 1} end,
+      "unknown option 'bogus'")
+    assert.has_error(function() http.configure{max_host_connections = -3} end)
+    assert.has_error(function() http.configure{max_idle_connections = 0} end)
+    assert.has_error(function() http.configure{pool = 1} end, "unknown option 'pool'")
+  end)
+
+  it("blames the caller's line for misuse", function()
+    local ok, err = pcall(function()
+      local res = http.request{url = "http://x/", bogus = 1}
+      return res
+    end)
+    assert.is_false(ok)
+    assert.matches("http_spec%.lua:%d+: unknown option 'bogus'", err)
+  end)
+
+  it("exposes libcurl's version", function()
+    assert.matches("^%d+%.%d+%.%d+", http.curl_version)
+    assert.equal(core.curl_version, http.curl_version)
+  end)
+end)

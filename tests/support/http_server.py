@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""tests/support/http_server.py: a TEST HTTP/1.1 server on 127.0.0.1 for
+http_spec.lua, serving what a registry never does (loopback only):
+
+  GET  /repeat          200, the header X-Repeat three times (one, two, three)
+  GET  /redirect/N      302 to /redirect/N-1 (with X-Hop: N); /redirect/0 is
+                        200 "landed" with X-Final: yes
+  GET  /slow?s=S        200 "slow" after S seconds (keep-alive)
+  GET  /hang            accepts and never answers (until the client leaves)
+  GET  /close           closes the connection without answering
+  ANY  /echo            200 JSON {"method", "body", "headers": [[name, value]...]}
+  GET  /folded          200 with an obsolete folded (multi-line) header value
+  GET  /chunked?n=N     200 with N bytes of "x" in 64 KiB chunks, no Content-Length
+
+Usage: http_server.py [--port 0] [--watch PID]
+Prints `port=PORT pid=PID` on stdout when ready; exits when --watch PID dies.
+Python 3 standard library only.
+"""
+import argparse
+import http.server
+import json
+import os
+import threading
+import time
+import urllib.parse
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as registries do
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if url.path == "/repeat":
+            self.reply(200, b"ok", [("X-Repeat", "one"), ("X-Repeat", "two"),
+                                    ("x-repeat", "three")])
+        elif url.path.startswith("/redirect/"):
+            n = int(url.path.rsplit("/", 1)[1])
+            if n <= 0:
+                self.reply(200, b"landed", [("X-Final", "yes")])
+            else:
+                self.reply(302, b"moved", [("Location", "/redirect/%d" % (n - 1)),
+                                           ("X-Hop", str(n))])
+        elif url.path == "/slow":
+            time.sleep(float(query.get("s", ["0.1"])[0]))
+            self.reply(200, b"slow")
+        elif url.path == "/hang":
+            # read until the client goes away; never answer
+            self.connection.settimeout(60)
+            try:
+                while self.connection.recv(4096):
+                    pass
+            except OSError:
+                pass
+            self.close_connection = True
+        elif url.path == "/close":
+            self.close_connection = True
+        elif url.path == "/echo":
+            out = {"method": self.command, "body": body.decode("latin-1"),
+                   "headers": [[k, v] for k, v in self.headers.items()]}
+            self.reply(200, json.dumps(out).encode(),
+                       [("Content-Type", "application/json")])
+        elif url.path == "/folded":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n  second\r\n"
+                             b"\tthird\r\nContent-Length: 2\r\n\r\nok")
+        elif url.path == "/chunked":
+            left = int(query.get("n", ["0"])[0])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                while left > 0:
+                    size = min(left, 65536)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (size, b"x" * size))
+                    left -= size
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the client stopped reading: fine
+                self.close_connection = True
+        else:
+            self.reply(404, b"not found")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
+
+
+def watch(pid):
+    while True:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            os._exit(0)
+        time.sleep(1)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--watch", type=int)
+    args = parser.parse_args()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    if args.watch:
+        threading.Thread(target=watch, args=(args.watch,), daemon=True).start()
+    print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
