@@ -6,6 +6,13 @@
 -- read top to bottom and spawned tasks keep running meanwhile.
 local loop = require "regsh.core.loop"
 
+-- One scheduler per Lua state, even if the module is loaded again (busted
+-- unloads modules between spec files): two schedulers would each pop ops the
+-- other one's tasks wait on, and strand them.
+local REGISTRY_KEY = "regsh.async"
+local registry = debug.getregistry()
+if registry[REGISTRY_KEY] then return registry[REGISTRY_KEY] end
+
 local M = {}
 
 local WAIT = setmetatable({}, {__name = "regsh.async.WAIT"})
@@ -248,6 +255,12 @@ function Task:cancel()
     waiting[op] = nil
     loop.cancel(op)
     push(self)
+  elseif self.waiting_semaphore then
+    local queue = self.waiting_semaphore.queue
+    for i = #queue, 1, -1 do
+      if queue[i] == self then table.remove(queue, i) end
+    end
+    push(self)
   elseif self.waiting_task then
     local waiters = self.waiting_task.waiters or {}
     for i = #waiters, 1, -1 do
@@ -310,6 +323,75 @@ function M.gather(fns, opts)
   return results
 end
 
+--- A counting semaphore: at most n holders at once, waiters served in the
+--- order they came. semaphore:run(fn, ...) is the usual way in.
+local Semaphore = {}
+Semaphore.__index = Semaphore
+Semaphore.__name = "regsh.semaphore"
+
+function M.semaphore(n)
+  if math.type(n) ~= "integer" or n < 1 then
+    error("bad argument #1 to 'semaphore' (integer >= 1 expected, got " .. tostring(n) .. ")", 2)
+  end
+  return setmetatable({free = n, queue = {}}, Semaphore)
+end
+
+--- Take a slot, waiting for one if all are taken.
+function Semaphore:acquire()
+  if self.free > 0 then
+    self.free = self.free - 1
+    return
+  end
+  local me = current_task()
+  local queue = self.queue
+  if me then
+    queue[#queue + 1] = me
+    me.waiting_semaphore = self
+    local ok, err = pcall(yield_task, me)
+    me.waiting_semaphore = nil
+    if not ok then
+      -- cancelled: a slot handed over meanwhile goes on to the next waiter
+      if me.semaphore_granted then
+        me.semaphore_granted = nil
+        self:release()
+      end
+      error(err, 0)
+    end
+    me.semaphore_granted = nil
+    return
+  end
+  local ticket = {}
+  queue[#queue + 1] = ticket
+  while not ticket.granted do
+    if not turn() and not ticket.granted then stuck("a semaphore slot") end
+  end
+end
+
+--- Give a slot back: straight to the oldest waiter, so nobody overtakes it.
+function Semaphore:release()
+  local next_waiter = table.remove(self.queue, 1)
+  if next_waiter == nil then
+    self.free = self.free + 1
+  elseif getmetatable(next_waiter) == Task then
+    next_waiter.semaphore_granted = true
+    push(next_waiter)
+  else
+    next_waiter.granted = true  -- a blocking waiter outside any task
+  end
+end
+
+local function release_and_return(semaphore, ok, ...)
+  semaphore:release()
+  if not ok then error((...), 0) end
+  return ...
+end
+
+--- Call fn(...) holding a slot; the slot is released even if fn raises.
+function Semaphore:run(fn, ...)
+  self:acquire()
+  return release_and_return(self, pcall(fn, ...))
+end
+
 --- Suspend for the given number of seconds (a task lets others run meanwhile).
 function M.sleep(seconds)
   if type(seconds) ~= "number" or seconds < 0 then
@@ -360,4 +442,5 @@ end
 M.now = loop.now
 M.monotonic = loop.monotonic
 
+registry[REGISTRY_KEY] = M
 return M

@@ -12,6 +12,7 @@ local submodules = {
 local from_async = {
   spawn = true, sleep = true, wait = true, gather = true, now = true,
   monotonic = true, on_signal = true, running = true, cancelled = true,
+  semaphore = true,
 }
 
 M.version = require("regsh.core.host").version

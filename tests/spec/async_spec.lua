@@ -143,6 +143,54 @@ describe("regsh.async #disk", function()
     assert.same({"SIGUSR1"}, got)
   end)
 
+  it("lets a semaphore hold back all but n holders, serving waiters in order", function()
+    local sem = async.semaphore(2)
+    local running, peak, order = 0, 0, {}
+    local tasks = {}
+    for i = 1, 6 do
+      tasks[i] = async.spawn(function()
+        sem:run(function()
+          running = running + 1
+          peak = math.max(peak, running)
+          order[#order + 1] = i
+          async.sleep(0.01)
+          running = running - 1
+        end)
+      end)
+    end
+    async.wait(table.unpack(tasks))
+    assert.equal(2, peak)
+    assert.same({1, 2, 3, 4, 5, 6}, order)
+    assert.equal(2, sem.free)
+  end)
+
+  it("frees a semaphore slot when the holder raises or a waiter is cancelled", function()
+    local sem = async.semaphore(1)
+    assert.has_error(function() sem:run(function() error("inside") end) end)
+    assert.equal(1, sem.free)
+    local holder = async.spawn(function() sem:run(async.sleep, 0.05) end)
+    local waiter = async.spawn(function() sem:run(function() end) end)
+    async.sleep(0.01)
+    waiter:cancel()
+    holder:wait()
+    pcall(waiter.wait, waiter)
+    assert.equal("cancelled", waiter.status)
+    assert.equal(1, sem.free)
+    -- the main chunk can wait for a slot too
+    local t = async.spawn(function() sem:run(async.sleep, 0.02) end)
+    async.sleep(0)
+    assert.equal("ran", sem:run(function() return "ran" end))
+    t:wait()
+  end)
+
+  it("stays one scheduler when the module is loaded again", function()
+    package.loaded["regsh.async"] = nil
+    local again = require "regsh.async"
+    assert.equal(async, again)
+    local t = again.spawn(function() return again.running() end)
+    assert.equal(t, async.wait(t))
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() async.spawn(42) end)
     assert.has_error(function() async.sleep(-1) end)
@@ -150,6 +198,7 @@ describe("regsh.async #disk", function()
     assert.has_error(function() loop.signal("SIGNOPE") end)
     assert.has_error(function() loop.timer(-5) end)
     assert.has_error(function() loop.cancel({}) end)
+    assert.has_error(function() async.semaphore(0) end)
   end)
 end)
 
