@@ -1,0 +1,28 @@
+-- regsh config REF: print the image config (created, os, architecture,
+-- labels...) a manifest points at; an index is read for linux/amd64.
+local flags = require "regsh.cli.registry_flags"
+
+return {
+  summary = "Print the image config of an image reference.",
+  examples = {
+    "regsh config 127.0.0.1:5000/app:v1",
+    "regsh config 127.0.0.1:5000/app@sha256:... -o json",
+  },
+  configure = function(cmd)
+    cmd:argument("reference", "HOST/REPOSITORY[:TAG][@DIGEST].")
+    flags.add(cmd)
+  end,
+  run = function(args)
+    local r, err = flags.reference(args.reference)
+    if not r then return flags.fail("config", err, "usage") end
+    local reg, code
+    reg, err, code = flags.open(r.registry, args, "config")
+    if not reg then return flags.fail("config", err, code == "EREF" and "usage" or code) end
+    local config
+    config, err = reg:config(r.repository, r:ref())
+    if not config then return flags.fail("config", err) end
+    -- the config is JSON either way; text is the same, pretty-printed
+    require("regsh.cli").print_json(config)
+    return 0
+  end,
+}

@@ -1,0 +1,31 @@
+-- regsh login HOST: check credentials against the registry, then store them
+-- like `docker login` ($DOCKER_CONFIG/config.json or ~/.docker/config.json, mode 0600).
+local flags = require "regsh.cli.registry_flags"
+
+return {
+  summary = "Check and store credentials for a registry.",
+  examples = {
+    "echo \"$TOKEN\" | regsh login 127.0.0.1:5000 -u alice --password-stdin",
+    "regsh login myreg.azurecr.io -u 00000000-0000-0000-0000-000000000000 --password-stdin",
+  },
+  configure = function(cmd)
+    cmd:argument("host", "Registry host, HOST[:PORT] or https://HOST.")
+    flags.add(cmd)
+  end,
+  run = function(args)
+    if not args.username then return flags.fail("login", "--username is required", "usage") end
+    if not args.password and not args.password_stdin then
+      return flags.fail("login", "give the password with --password-stdin (or --password)", "usage")
+    end
+    local opts, usage = flags.options(args, "login")
+    if not opts then return flags.fail("login", usage, "usage") end
+    local login_opts = {insecure = opts.insecure, ca_file = opts.ca_file, log = opts.log}
+    local ok, where, code = require("regsh.registry").login(args.host, opts.username, opts.password,
+      login_opts)
+    if not ok then return flags.fail("login", where, code == "EREF" and "usage" or code) end
+    flags.print(args, {host = args.host, username = opts.username, stored = where}, function()
+      return "Login succeeded (credentials stored in " .. where .. ")"
+    end)
+    return 0
+  end,
+}

@@ -1,0 +1,89 @@
+-- regsh.cli.registry_flags: the flags every registry command shares
+-- (--output, credentials, TLS, --dry-run) and turning them into a client.
+-- Not a command itself: it is not listed in regsh.cli.commands.
+local M = {}
+
+--- Declare the shared flags on an argparse command. opts.dry_run adds
+--- --dry-run; opts.credentials = false leaves the credential and TLS flags out.
+function M.add(cmd, opts)
+  opts = opts or {}
+  cmd:option("-o --output", "Output format: text or json."):choices({"text", "json"})
+    :default("text"):argname("<format>")
+  if opts.credentials ~= false then
+    cmd:option("-u --username", "User name (else REGSH_USERNAME, auth.json, docker config).")
+      :argname("<user>")
+    cmd:option("-p --password", "Password or token (visible in ps: prefer --password-stdin).")
+      :argname("<secret>")
+    cmd:flag("--password-stdin", "Read the password or token from standard input.")
+    cmd:flag("--insecure",
+      "Allow plain HTTP or an unverified certificate for a non-loopback registry.")
+    cmd:option("--ca-file", "PEM file of CA certificates to verify the registry with.")
+      :argname("<path>")
+  end
+  if opts.dry_run then
+    cmd:flag("-n --dry-run", "Print what would change and change nothing.")
+  end
+end
+
+-- The CLI prints results itself: only warnings (and debug with REGSH_DEBUG) are logged.
+local function logger(command)
+  return function(level, message)
+    if level == "warn" or level == "error" then
+      io.stderr:write(string.format("regsh %s: %s: %s\n", command, level == "warn" and "warning"
+        or level, message))
+    elseif level == "debug" and os.getenv("REGSH_DEBUG") then
+      io.stderr:write(string.format("regsh %s: debug: %s\n", command, message))
+    end
+  end
+end
+
+--- open() options from parsed flags, or nil, usage message.
+function M.options(args, command)
+  local opts = {log = logger(command), insecure = args.insecure or nil, ca_file = args.ca_file,
+                dry_run = args.dry_run or nil}
+  local password = args.password
+  if args.password_stdin then
+    if password then return nil, "--password and --password-stdin exclude each other" end
+    password = (io.stdin:read("a") or ""):gsub("\r?\n$", "")
+  end
+  if password and not args.username then
+    return nil, "a password needs --username "
+      .. "(ACR refresh tokens: -u 00000000-0000-0000-0000-000000000000)"
+  end
+  if args.username then
+    opts.username = args.username
+    opts.password = password or ""
+  end
+  return opts
+end
+
+--- A client for host from parsed flags: reg | nil, message, kind ("usage" or the code).
+function M.open(host, args, command)
+  local opts, usage = M.options(args, command)
+  if not opts then return nil, usage, "usage" end
+  return require("regsh.registry").open(host, opts)
+end
+
+--- Parse a full reference argument: ref | nil, message.
+function M.reference(s, opts)
+  return require("regsh.registry").parse_reference(s, opts)
+end
+
+--- Print a result: value as JSON with --output json, else text() lines.
+function M.print(args, value, text)
+  if args.output == "json" then
+    require("regsh.cli").print_json(value)
+  else
+    local out = text(value)
+    if out ~= "" then io.stdout:write(out, out:sub(-1) == "\n" and "" or "\n") end
+  end
+end
+
+--- The exit path of a failure: usage errors exit 2, the rest print "CODE: detail" and exit 1.
+function M.fail(command, err, kind)
+  local cli = require "regsh.cli"
+  if kind == "usage" then return cli.usage_error(command, err) end
+  return cli.fail(command, err)
+end
+
+return M

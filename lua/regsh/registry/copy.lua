@@ -1,0 +1,118 @@
+-- regsh.registry.copy: copy an image (every platform of an index, their
+-- configs and layers) from one repository to another, in one registry
+-- (blobs mounted) or across registries (blobs streamed through a temp file
+-- when large). Reads everything first, so dry-run can say what it would do.
+local async = require "regsh.async"
+local manifest = require "regsh.registry.manifest"
+local ref = require "regsh.registry.ref"
+
+local M = {}
+
+-- blobs bigger than this go through a temporary file, not memory
+local IN_MEMORY_LIMIT = 32 * 1024 * 1024
+
+-- Walk the graph from the top manifest: manifests in the order to put them
+-- (children before their index) and the blobs to copy, each once.
+local function plan(src, repository, top)
+  local manifests, blobs, seen = {}, {}, {}
+  local function visit(m)
+    for _, r in ipairs(manifest.references(m)) do
+      local d = r.descriptor
+      if r.kind == "manifest" and not seen[d.digest] then
+        seen[d.digest] = true
+        local child, err, code = src:manifest(repository, d.digest)
+        if not child then return nil, err, code end
+        local ok
+        ok, err, code = visit(child)
+        if not ok then return nil, err, code end
+        manifests[#manifests + 1] = child
+      elseif (r.kind == "config" or r.kind == "layer") and not seen[d.digest] then
+        seen[d.digest] = true
+        blobs[#blobs + 1] = d
+      end
+    end
+    return true
+  end
+  local ok, err, code = visit(top)
+  if not ok then return nil, err, code end
+  manifests[#manifests + 1] = top
+  return {manifests = manifests, blobs = blobs}
+end
+
+local function copy_blob(src, src_repo, dst, dst_repo, d)
+  if dst:blob_head(dst_repo, d.digest) then return true end
+  if src.host == dst.host then  -- one registry: link the blob, if dst may read the source
+    local mounted, err, code = dst:blob_mount(dst_repo, d.digest, src_repo)
+    if mounted == nil then return nil, err, code end
+    if mounted then return true end
+  end
+  if type(d.urls) == "table" and #d.urls > 0 and not src:blob_head(src_repo, d.digest) then
+    return true  -- a foreign layer: it lives at its URLs, not in the registry
+  end
+  if (tonumber(d.size) or 0) <= IN_MEMORY_LIMIT then
+    local data, err, code = src:blob_get(src_repo, d.digest)
+    if not data then return nil, err, code end
+    return dst:blob_upload(dst_repo, data)
+  end
+  local tmp = os.tmpname()
+  local ok, err, code = src:blob_get(src_repo, d.digest, {output = tmp, size = d.size})
+  if ok then ok, err, code = dst:blob_upload(dst_repo, {path = tmp}) end
+  os.remove(tmp)
+  if not ok then return nil, err, code end
+  return true
+end
+
+-- Copy every blob, at most `concurrency` at once; the first failure wins.
+local function copy_blobs(src, src_repo, dst, dst_repo, blobs, concurrency)
+  local failures = {}
+  local jobs = {}
+  for i, d in ipairs(blobs) do
+    jobs[i] = function()
+      local ok, err, code = copy_blob(src, src_repo, dst, dst_repo, d)
+      if not ok then failures[#failures + 1] = {err, code} end
+    end
+  end
+  async.gather(jobs, {concurrency = concurrency})
+  if #failures > 0 then return nil, failures[1][1], failures[1][2] end
+  return true
+end
+
+--- Copy src_string ("repo:tag", "repo@digest") of src to dst_string of dst
+--- ("repo" alone takes the source's tag). Returns the digest | fail.
+function M.copy(src, src_string, dst, dst_string)
+  local s, err, code = ref.parse_local(src_string, src.host, true)
+  if not s then return nil, err, code end
+  local d
+  d, err, code = ref.parse_local(dst_string, dst.host, false)
+  if not d then return nil, err, code end
+  if not d.tag and not d.digest then d.tag = s.tag end
+  local top
+  top, err, code = src:manifest(s.repository, s:ref())
+  if not top then return nil, err, code end
+  if d.digest and d.digest ~= top.digest then
+    return nil, string.format("EDIGEST: copy %s to %s: the source has digest %s",
+      s.string, d.string, top.digest), "EDIGEST"
+  end
+  local p
+  p, err, code = plan(src, s.repository, top)
+  if not p then return nil, err, code end
+  local description = string.format("copy %s/%s to %s/%s (%d manifest(s), %d blob(s))", src.host,
+    s:local_string(), dst.host, d.repository .. (d.tag and (":" .. d.tag) or ("@" .. top.digest)),
+    #p.manifests, #p.blobs)
+  if dst.dry_run then
+    dst.transport:log("info", "would " .. description)
+    return nil, "EDRYRUN: would " .. description, "EDRYRUN"
+  end
+  local ok
+  ok, err, code = copy_blobs(src, s.repository, dst, d.repository, p.blobs, dst.concurrency)
+  if not ok then return nil, err, code end
+  for i, m in ipairs(p.manifests) do
+    local target = (i == #p.manifests and d.tag) or m.digest
+    local put
+    put, err, code = dst:put_manifest(d.repository, target, m.raw, m.media_type)
+    if not put then return nil, err, code end
+  end
+  return top.digest
+end
+
+return M

@@ -1,0 +1,534 @@
+-- regsh.registry: the OCI Distribution client scripts use. open() makes a
+-- client for one registry host; its methods list, read and write manifests,
+-- tags and blobs. The protocol work lives in the neighbouring files:
+-- transport (requests, retries, dry-run), auth, credentials, listing,
+-- manifest, blob, copy, referrers, acr. Contract: docs/reference/registry.md.
+local acr = require "regsh.registry.acr"
+local auth = require "regsh.registry.auth"
+local blob = require "regsh.registry.blob"
+local copy = require "regsh.registry.copy"
+local credentials = require "regsh.registry.credentials"
+local async = require "regsh.async"
+local listing = require "regsh.registry.listing"
+local manifest = require "regsh.registry.manifest"
+local names = require "regsh.registry.names"
+local redact = require "regsh.registry.redact"
+local ref = require "regsh.registry.ref"
+local referrers = require "regsh.registry.referrers"
+local retry = require "regsh.registry.retry"
+local transport = require "regsh.registry.transport"
+
+local M = {}
+
+M.media_types = {
+  oci_manifest = manifest.OCI_MANIFEST, oci_index = manifest.OCI_INDEX,
+  docker_manifest = manifest.DOCKER_MANIFEST, docker_list = manifest.DOCKER_LIST,
+  oci_config = manifest.OCI_CONFIG, docker_config = manifest.DOCKER_CONFIG,
+}
+
+--- parse_reference(s) -> {registry, repository, tag, digest, string} | nil, "EREF: ...", "EREF"
+M.parse_reference = ref.parse
+
+-- open()'s options and the Lua type each must have.
+local option_types = {
+  username = "string", password = "string", insecure = "boolean", ca_file = "string",
+  timeout = "number", concurrency = "number", dry_run = "boolean", user_agent = "string",
+  page_size = "number", retries = "number", backoff = "number", acr = "boolean",
+  log = "function", docker_config = "string", auth_file = "string",
+}
+
+local function check_options(opts, fname)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(string.format("bad argument #2 to '%s' (table expected, got %s)", fname, type(opts)), 3)
+  end
+  for key, value in pairs(opts) do
+    local want = option_types[key]
+    if not want then error(string.format("%s: unknown option '%s'", fname, tostring(key)), 3) end
+    local got = type(value)
+    if key == "password" and redact.is_secret(value) then got = "string" end
+    if got ~= want then
+      error(string.format("%s: option '%s' must be a %s, got %s", fname, key, want, got), 3)
+    end
+  end
+  if opts.password ~= nil and opts.username == nil then
+    error(fname .. ": option 'password' needs 'username' too", 3)
+  end
+  for _, key in ipairs({"concurrency", "page_size"}) do
+    local v = opts[key]
+    if v ~= nil and (math.type(v) ~= "integer" or v < 1) then
+      error(string.format("%s: option '%s' must be an integer >= 1", fname, key), 3)
+    end
+  end
+  if opts.retries ~= nil and (math.type(opts.retries) ~= "integer" or opts.retries < 0) then
+    error(fname .. ": option 'retries' must be an integer >= 0", 3)
+  end
+  return opts
+end
+
+-- Warnings and "would ..." lines go to stderr unless the script passes log;
+-- debug lines only with REGSH_DEBUG set.
+local function default_log(level, message)
+  if level == "debug" and not os.getenv("REGSH_DEBUG") then return end
+  local prefix = (level == "info") and "regsh: " or ("regsh: " .. level .. ": ")
+  io.stderr:write(prefix, message, "\n")
+end
+
+local Client = {}
+Client.__index = Client
+Client.__name = "regsh.registry"
+
+function Client:__tostring()
+  return string.format("regsh.registry (%s%s)", self.host, self.dry_run and ", dry run" or "")
+end
+
+--- open(host, opts) -> client | nil, "EREF: ...", "EREF". No I/O happens
+--- until the first call.
+function M.open(host, opts)
+  if type(host) ~= "string" then
+    error("bad argument #1 to 'open' (registry host expected, got " .. type(host) .. ")", 2)
+  end
+  opts = check_options(opts, "open")
+  local parsed, err, code = ref.parse_host(host)
+  if not parsed then return nil, err, code end
+  local plain_allowed = opts.insecure == true or ref.is_loopback(parsed.host)
+  if parsed.scheme == "http" and not plain_allowed then
+    return nil, string.format("EREF: %s: plain HTTP to a host that is not loopback needs "
+      .. "insecure = true (--insecure)", host), "EREF"
+  end
+  local log = opts.log or default_log
+  local self = setmetatable({
+    host = parsed.host,
+    dry_run = opts.dry_run == true,
+    page_size = opts.page_size,
+    concurrency = opts.concurrency or 8,
+    json = require "regsh.json",
+  }, Client)
+  if opts.acr ~= nil then self.is_acr = opts.acr else self.is_acr = acr.detect(parsed.host) end
+  local cred_opts = {username = opts.username, password = opts.password,
+                     docker_config = opts.docker_config, auth_file = opts.auth_file}
+  local t
+  local authenticator = auth.new({
+    host = parsed.host, json = self.json,
+    resolve = function() return credentials.resolve(parsed.host, cred_opts) end,
+    send = function(req) return t:send(req, parsed.host .. " token") end,
+    log = function(level, message) t:log(level, message) end,
+  })
+  t = transport.new({
+    host = parsed.host, api_host = parsed.api_host, scheme = parsed.scheme,
+    plain_allowed = plain_allowed,
+    insecure = opts.insecure, ca_file = opts.ca_file, timeout = opts.timeout or 60,
+    user_agent = opts.user_agent, dry_run = self.dry_run,
+    policy = retry.new({retries = opts.retries, backoff = opts.backoff}),
+    limiter = async.semaphore(self.concurrency), auth = authenticator, log_fn = log,
+    json = self.json,
+  })
+  self.transport = t
+  return self
+end
+
+--- Whether the registry answers and accepts the credentials: GET /v2/ with
+--- auth. true | fail (EAUTH for bad credentials).
+function Client:ping()
+  local res, err, code = self.transport:request({method = "GET", path = "/v2/", what = self.host,
+    scopes = {}})
+  if not res then return nil, err, code end
+  if res.status ~= 200 then return self.transport:status_error(res, self.host, "ping") end
+  return true
+end
+
+--- Repository names (all pages), those matching the Lua pattern when given.
+function Client:repositories(pattern)
+  return listing.collect(self:_catalog_pager(), pattern and function(name)
+    return name:find(pattern) ~= nil
+  end)
+end
+
+--- Iterator over repository names, page by page; raises "CODE: detail" on failure.
+function Client:each_repository(pattern)
+  return listing.each(self:_catalog_pager(), pattern and function(name)
+    return name:find(pattern) ~= nil
+  end)
+end
+
+function Client:_catalog_pager()
+  return listing.pager(self.transport, {
+    path = listing.first_path("/v2/_catalog", self.page_size), key = "repositories",
+    what = self.host .. " catalog", missing = "ENOTSUP", scopes = {names.CATALOG_SCOPE},
+  })
+end
+
+function Client:_tag_pager(repository)
+  if self.is_acr then return acr.tag_pager(self, repository) end
+  local pager = listing.pager(self.transport, {
+    path = listing.first_path("/v2/" .. repository .. "/tags/list", self.page_size), key = "tags",
+    what = names.display(self.host, repository), missing = "ENOTFOUND",
+    scopes = {names.scope(repository, "pull")},
+  })
+  return function()
+    local page, err, code = pager()
+    if not page then return nil, err, code end
+    local entries = {}
+    for i, name in ipairs(page) do entries[i] = {name = name} end
+    return entries
+  end
+end
+
+--- Tags of a repository: array of {name, digest?, created?, updated?, locked?}.
+function Client:tags(repository)
+  local ok, err, code = names.check_repository(self.host, repository, "tags")
+  if not ok then return nil, err, code end
+  return listing.collect(self:_tag_pager(repository))
+end
+
+--- Iterator over tag entries, page by page; raises on failure.
+function Client:each_tag(repository)
+  local ok, err = names.check_repository(self.host, repository, "each_tag")
+  if not ok then error(err, 2) end
+  return listing.each(self:_tag_pager(repository))
+end
+
+--- The manifest of repository:reference, decoded, with digest, media_type,
+--- size and raw (the exact bytes) added; verified against its digest.
+function Client:manifest(repository, reference)
+  local ok, err, code = names.check_repository(self.host, repository, "manifest")
+  if ok then ok, err, code = names.check_reference(self.host, repository, reference, "manifest") end
+  if not ok then return nil, err, code end
+  local what = names.display(self.host, repository, reference)
+  local res
+  res, err, code = self.transport:request({method = "GET", what = what,
+    path = "/v2/" .. repository .. "/manifests/" .. reference,
+    headers = {Accept = manifest.ACCEPT}, max_body = manifest.MAX_SIZE,
+    scopes = {names.scope(repository, "pull")}})
+  if not res then return nil, err, code end
+  if res.status ~= 200 then return self.transport:status_error(res, what, "manifest") end
+  local digest
+  digest, err, code = manifest.verify(res.body, what, ref.is_digest(reference) and reference or nil,
+    res.headers["docker-content-digest"])
+  if not digest then return nil, err, code end
+  local m
+  m, err, code = manifest.decode(res.body, res.headers["content-type"], what, self.json)
+  if not m then return nil, err, code end
+  m.digest = digest
+  return m
+end
+
+--- HEAD a manifest: {digest, media_type, size} | fail (ENOTFOUND when absent).
+function Client:head(repository, reference)
+  local ok, err, code = names.check_repository(self.host, repository, "head")
+  if ok then ok, err, code = names.check_reference(self.host, repository, reference, "head") end
+  if not ok then return nil, err, code end
+  local what = names.display(self.host, repository, reference)
+  local res
+  res, err, code = self.transport:request({method = "HEAD", what = what,
+    path = "/v2/" .. repository .. "/manifests/" .. reference,
+    headers = {Accept = manifest.ACCEPT}, scopes = {names.scope(repository, "pull")}})
+  if not res then return nil, err, code end
+  if res.status ~= 200 then return self.transport:status_error(res, what, "manifest") end
+  local digest = res.headers["docker-content-digest"]
+  if not ref.is_digest(digest) then
+    -- some registries leave the digest off HEAD answers: GET tells it
+    local m
+    m, err, code = self:manifest(repository, reference)
+    if not m then return nil, err, code end
+    return {digest = m.digest, media_type = m.media_type, size = m.size}
+  end
+  if ref.is_digest(reference) and digest ~= reference then
+    return self.transport:fail("EDIGEST",
+      string.format("%s: Docker-Content-Digest says %s", what, digest))
+  end
+  local ctype = res.headers["content-type"]
+  return {digest = digest, media_type = ctype and ctype:match("^%s*([^;%s]+)"),
+          size = tonumber(res.headers["content-length"])}
+end
+
+--- The image config a manifest points at, decoded. manifest_or_reference: a
+--- table from :manifest() or a tag/digest; an index picks linux/amd64 (else its first image).
+function Client:config(repository, manifest_or_reference)
+  local m, err, code = manifest_or_reference, nil, nil
+  if type(m) ~= "table" then
+    m, err, code = self:manifest(repository, m)
+    if not m then return nil, err, code end
+  end
+  if manifest.is_index(m.media_type) then
+    local pick = manifest.pick_platform(m)
+    if not pick then
+      return nil, string.format("ENOTFOUND: %s: the index lists no image",
+        names.display(self.host, repository, m.digest)), "ENOTFOUND"
+    end
+    m, err, code = self:manifest(repository, pick.digest)
+    if not m then return nil, err, code end
+  end
+  local what = names.display(self.host, repository, m.digest)
+  if type(m.config) ~= "table" or not ref.is_digest(m.config.digest) then
+    return nil, "EPROTO: " .. what .. ": the manifest has no config descriptor", "EPROTO"
+  end
+  local data
+  data, err, code = self:blob_get(repository, m.config.digest)
+  if not data then return nil, err, code end
+  local config
+  config, err = self.json.decode(data)
+  if type(config) ~= "table" then
+    return nil, string.format("EPROTO: %s: the image config is not a JSON object (%s)", what,
+      tostring(err)), "EPROTO"
+  end
+  return config
+end
+
+--- PUT a manifest (raw bytes or a table to encode) under a tag or its digest.
+--- Returns its digest. A manifest with a subject, on a registry without the
+--- referrers API, is also added to the subject's sha256-<hex> fallback index.
+function Client:put_manifest(repository, reference, content, media_type)
+  local ok, err, code = names.check_repository(self.host, repository, "put_manifest")
+  if ok then
+    ok, err, code = names.check_reference(self.host, repository, reference, "put_manifest")
+  end
+  if not ok then return nil, err, code end
+  local raw = content
+  if type(content) == "table" then
+    raw = self.json.encode(content)
+    media_type = media_type or content.mediaType
+  elseif type(content) ~= "string" then
+    error("bad argument #3 to 'put_manifest' (string or table expected, got "
+      .. type(content) .. ")", 2)
+  end
+  if media_type == nil then
+    local decoded = self.json.decode(raw)
+    media_type = type(decoded) == "table" and manifest.media_type_of(decoded) or nil
+  end
+  local what = names.display(self.host, repository, reference)
+  if type(media_type) ~= "string" then
+    return nil, "EPROTO: " .. what .. ": the manifest's media type is unknown (pass media_type)",
+      "EPROTO"
+  end
+  local digest = require("regsh.digest").string(raw)
+  if ref.is_digest(reference) and reference ~= digest then
+    return nil, string.format("EDIGEST: %s: the manifest has digest %s", what, digest), "EDIGEST"
+  end
+  local res
+  res, err, code = self.transport:request({method = "PUT", what = what,
+    path = "/v2/" .. repository .. "/manifests/" .. reference, body = raw,
+    headers = {["Content-Type"] = media_type}, scopes = {names.scope(repository, "pull,push")},
+    write = string.format("put manifest %s (%s)", what, digest)})
+  if not res then return nil, err, code end
+  if res.status ~= 201 and res.status ~= 200 and res.status ~= 202 then
+    return self.transport:status_error(res, what, "put manifest")
+  end
+  local stored = res.headers["docker-content-digest"]
+  if stored and ref.is_digest(stored) and stored:match("^sha256:") and stored ~= digest then
+    return nil, string.format("EDIGEST: %s: the registry stored the manifest as %s, not %s", what,
+      stored, digest), "EDIGEST"
+  end
+  local decoded = type(content) == "table" and content or self.json.decode(raw)
+  local subject = type(decoded) == "table" and decoded.subject
+  if type(subject) == "table" and ref.is_digest(subject.digest)
+     and not res.headers["oci-subject"] then
+    ok, err, code = referrers.record_in_fallback(self, repository, decoded, raw, media_type, digest)
+    if not ok then return nil, err, code end
+  end
+  return digest
+end
+
+--- DELETE a manifest by digest (every tag on it goes too). A manifest already
+--- gone counts as deleted: true.
+function Client:delete(repository, digest)
+  local ok, err, code = names.check_repository(self.host, repository, "delete")
+  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "delete") end
+  if not ok then return nil, err, code end
+  local what = names.display(self.host, repository, digest)
+  local res
+  res, err, code = self.transport:request({method = "DELETE", what = what,
+    path = "/v2/" .. repository .. "/manifests/" .. digest,
+    scopes = {names.scope(repository, "pull,delete")}, write = "delete " .. what})
+  if not res then return nil, err, code end
+  if res.status == 202 or res.status == 200 or res.status == 204 or res.status == 404 then
+    return true
+  end
+  return self.transport:status_error(res, what, "delete")
+end
+
+--- Remove one tag, leaving the manifest. ENOTSUP where the registry deletes
+--- by digest only (distribution 2.8).
+function Client:untag(repository, tag)
+  local ok, err, code = names.check_repository(self.host, repository, "untag")
+  if ok and (type(tag) ~= "string") then
+    error("bad argument #2 to 'untag' (tag expected, got " .. type(tag) .. ")", 2)
+  end
+  if ok and not ref.is_tag(tag) then
+    ok, code = nil, "EREF"
+    err = string.format("EREF: %s: not a valid tag", names.display(self.host, repository, tag))
+  end
+  if not ok then return nil, err, code end
+  if self.is_acr then return acr.untag(self, repository, tag) end
+  local what = names.display(self.host, repository, tag)
+  local res
+  res, err, code = self.transport:request({method = "DELETE", what = what,
+    path = "/v2/" .. repository .. "/manifests/" .. tag,
+    scopes = {names.scope(repository, "pull,delete")}, write = "untag " .. what})
+  if not res then return nil, err, code end
+  if res.status == 202 or res.status == 200 or res.status == 204 then return true end
+  if res.status == 400 or res.status == 405 or res.status == 501 then
+    local answer = self.transport:registry_error(res)
+    return nil, string.format("ENOTSUP: untag %s: %s does not delete tags, only manifests by "
+      .. "digest (HTTP %d%s); deleting the digest removes every tag on it", what, self.host,
+      res.status, answer ~= "" and (", " .. answer) or ""), "ENOTSUP"
+  end
+  if res.status == 404 then return true end
+  return self.transport:status_error(res, what, "untag")
+end
+
+--- HEAD a blob: {digest, size} | fail.
+function Client:blob_head(repository, digest)
+  local ok, err, code = names.check_repository(self.host, repository, "blob_head")
+  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "blob_head") end
+  if not ok then return nil, err, code end
+  return blob.head(self, repository, digest)
+end
+
+--- GET a blob (verified): the bytes, or true with opts.output = path.
+function Client:blob_get(repository, digest, opts)
+  local ok, err, code = names.check_repository(self.host, repository, "blob_get")
+  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "blob_get") end
+  if not ok then return nil, err, code end
+  return blob.get(self, repository, digest, opts)
+end
+
+--- Upload a blob (string or {path=}); returns its digest. opts.chunk_size: chunked.
+function Client:blob_upload(repository, data, opts)
+  local ok, err, code = names.check_repository(self.host, repository, "blob_upload")
+  if not ok then return nil, err, code end
+  if type(data) ~= "string" and not (type(data) == "table" and type(data.path) == "string") then
+    error("bad argument #2 to 'blob_upload' (string or {path=} expected)", 2)
+  end
+  if opts ~= nil and opts.chunk_size ~= nil
+     and (math.type(opts.chunk_size) ~= "integer" or opts.chunk_size < 1) then
+    error("bad argument #3 to 'blob_upload' (chunk_size must be an integer >= 1)", 2)
+  end
+  return blob.upload(self, repository, data, opts)
+end
+
+--- Mount a blob from another repository of this registry: true, or false when
+--- the registry would not mount it.
+function Client:blob_mount(repository, digest, from_repository)
+  local ok, err, code = names.check_repository(self.host, repository, "blob_mount")
+  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "blob_mount") end
+  if ok then ok, err, code = names.check_repository(self.host, from_repository, "blob_mount", 3) end
+  if not ok then return nil, err, code end
+  return blob.mount(self, repository, digest, from_repository)
+end
+
+--- Copy an image within this registry, or to opts.to (another client).
+function Client:copy(src, dst, opts)
+  if type(src) ~= "string" or type(dst) ~= "string" then
+    error("bad arguments to 'copy' (two repository references expected)", 2)
+  end
+  local to = opts and opts.to or self
+  if getmetatable(to) ~= Client then error("copy: option 'to' must be a registry client", 2) end
+  return copy.copy(self, src, to, dst)
+end
+
+--- Descriptors of the artifacts referring to repository@digest.
+function Client:referrers(repository, digest, artifact_type)
+  local ok, err, code = names.check_repository(self.host, repository, "referrers")
+  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "referrers") end
+  if not ok then return nil, err, code end
+  return referrers.list(self, repository, digest, artifact_type)
+end
+
+local function require_acr(self, fname)
+  if not self.is_acr then
+    return nil, string.format("ENOTSUP: %s: %s is not an Azure Container Registry "
+      .. "(open it with acr = true if it is)", fname, self.host), "ENOTSUP"
+  end
+  return true
+end
+
+--- ACR: tags with createdTime/lastUpdateTime and lock attributes (all pages).
+function Client:acr_tags(repository, opts)
+  local ok, err, code = require_acr(self, "acr_tags")
+  if ok then ok, err, code = names.check_repository(self.host, repository, "acr_tags") end
+  if not ok then return nil, err, code end
+  return listing.collect(acr.tag_pager(self, repository, opts))
+end
+
+--- ACR: manifests with their attributes and tags (all pages).
+function Client:acr_manifests(repository, opts)
+  local ok, err, code = require_acr(self, "acr_manifests")
+  if ok then ok, err, code = names.check_repository(self.host, repository, "acr_manifests") end
+  if not ok then return nil, err, code end
+  return listing.collect(acr.manifest_pager(self, repository, opts))
+end
+
+--- ACR: change the lock attributes of a tag or a digest.
+function Client:lock(repository, tag_or_digest, attributes)
+  local ok, err, code = require_acr(self, "lock")
+  if ok then ok, err, code = names.check_repository(self.host, repository, "lock") end
+  if ok then ok, err, code = names.check_reference(self.host, repository, tag_or_digest, "lock") end
+  if not ok then return nil, err, code end
+  return acr.lock(self, repository, tag_or_digest, attributes)
+end
+
+-- open() options for one side of a copy: the shared ones, then that side's own.
+local function side_options(opts, side)
+  local out = {}
+  for k, v in pairs(opts or {}) do
+    if k ~= "source" and k ~= "destination" then out[k] = v end
+  end
+  local own = opts and opts[side]
+  if own ~= nil and type(own) ~= "table" then
+    error("copy: option '" .. side .. "' must be a table of open() options", 3)
+  end
+  for k, v in pairs(own or {}) do out[k] = v end
+  return out
+end
+
+--- copy("host/a:1", "other/b:1", opts): opens the registries (one client when
+--- they are the same host) and copies. Returns the digest. opts are open()'s,
+--- for both; opts.source and opts.destination add options for one side only
+--- (credentials for two registries, say).
+function M.copy(src_string, dst_string, opts)
+  local s, err, code = ref.parse(src_string)
+  if not s then return nil, err, code end
+  local d
+  d, err, code = ref.parse(dst_string, {default_tag = false})
+  if not d then return nil, err, code end
+  local src_opts, dst_opts = side_options(opts, "source"), side_options(opts, "destination")
+  local src
+  src, err, code = M.open(s.registry, src_opts)
+  if not src then return nil, err, code end
+  local dst = src
+  local same_options = opts == nil or (opts.source == nil and opts.destination == nil)
+  if d.registry ~= s.registry or not same_options then
+    dst, err, code = M.open(d.registry, dst_opts)
+    if not dst then return nil, err, code end
+  end
+  -- no tag written on the destination: it keeps the source's
+  return src:copy(s:local_string(), d:local_string(), {to = dst})
+end
+
+--- login(host, username, password, opts): check the credentials against the
+--- registry, then store them like `docker login`. Returns true, where | fail.
+function M.login(host, username, password, opts)
+  local password_ok = type(password) == "string" or redact.is_secret(password)
+  if type(username) ~= "string" or not password_ok then
+    error("bad arguments to 'login' (host, username and password expected)", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.username, o.password = username, password
+  local reg, err, code = M.open(host, o)
+  if not reg then return nil, err, code end
+  local ok
+  ok, err, code = reg:ping()
+  if not ok then return nil, err, code end
+  return credentials.store(reg.host, username, password, {docker_config = o.docker_config})
+end
+
+--- logout(host, opts): remove stored credentials. Returns true, removed | fail.
+function M.logout(host, opts)
+  local parsed, err, code = ref.parse_host(host)
+  if not parsed then return nil, err, code end
+  return credentials.remove(parsed.host, {docker_config = opts and opts.docker_config})
+end
+
+return M

@@ -1,0 +1,88 @@
+-- regsh.registry.listing: paginated lists (the catalog, a repository's tags,
+-- ACR's _tags and _manifests). Follows the Link header to the end, absolute
+-- or relative; `null` lists are empty; a registry that hands out the same
+-- page twice (acr-cli #221) or an empty page ends the walk instead of looping.
+local url = require "regsh.registry.url"
+
+local M = {}
+
+--- A pager: each call returns the next page's array of items, nil at the end,
+--- or nil, err, code. spec: path (first page, with query), key (the array's
+--- field), scopes, what, missing (code for a 404: "ENOTFOUND" or "ENOTSUP").
+function M.pager(transport, spec)
+  local next_url = spec.path
+  local seen = {}
+  return function()
+    local current = next_url
+    if not current or seen[current] then return nil end
+    seen[current] = true
+    local res, err, code = transport:request({method = "GET", url = current, scopes = spec.scopes,
+      what = spec.what, headers = spec.headers})
+    if not res then return nil, err, code end
+    -- the same page may come back under its absolute URL
+    if res.url and res.url ~= "" then seen[res.url] = true end
+    if res.status == 404 and spec.missing == "ENOTSUP" then
+      return transport:fail("ENOTSUP", string.format(
+        "%s: listing is not supported by %s (HTTP 404)", spec.what, transport.host))
+    end
+    if res.status ~= 200 then return transport:status_error(res, spec.what, "list") end
+    local body
+    body, err, code = transport:decode_json(res, spec.what)
+    if not body then return nil, err, code end
+    local items = body[spec.key]
+    if type(items) ~= "table" then items = {} end  -- absent or null: nothing (more) here
+    local links = url.parse_link(table.concat(transport.http.header_values(res, "link"), ", "))
+    next_url = nil
+    if links.next and #items > 0 then
+      next_url = url.resolve(res.url ~= "" and res.url or current, links.next)
+    end
+    return items
+  end
+end
+
+--- Every item of every page, in order, into one array (filtered by keep).
+function M.collect(pager, keep)
+  local all = {}
+  while true do
+    local page, err, code = pager()
+    if not page then
+      if err then return nil, err, code end
+      return all
+    end
+    for _, item in ipairs(page) do
+      if not keep or keep(item) then all[#all + 1] = item end
+    end
+  end
+end
+
+--- An iterator over the items, fetching a page when the previous one is used
+--- up; raises the fail message ("CODE: detail") when a page fails.
+function M.each(pager, keep)
+  local items, i = {}, 0
+  return function()
+    while true do
+      i = i + 1
+      local item = items[i]
+      if item ~= nil then
+        if not keep or keep(item) then return item end
+      else
+        local page, err = pager()
+        if not page then
+          if err then error(err, 0) end
+          return nil
+        end
+        items, i = page, 0
+      end
+    end
+  end
+end
+
+--- The first-page path with n=page_size when one is set.
+function M.first_path(path, page_size, extra)
+  local query = {}
+  if page_size then query[#query + 1] = {"n", page_size} end
+  for _, pair in ipairs(extra or {}) do query[#query + 1] = pair end
+  return url.add_query(path, url.query(query))
+end
+
+return M

@@ -1,0 +1,116 @@
+-- regsh.registry.referrers: the artifacts (signatures, SBOMs, attestations)
+-- that refer to a manifest: the OCI 1.1 referrers API, else the tag schema
+-- its spec defines for older registries (an index tagged sha256-<hex>) plus
+-- cosign's sha256-<hex>.sig/.att/.sbom tags.
+local manifest = require "regsh.registry.manifest"
+local names = require "regsh.registry.names"
+local url = require "regsh.registry.url"
+
+local M = {}
+
+-- cosign's tag suffixes, with the artifact types cosign uses for them in OCI 1.1 mode
+M.COSIGN_SUFFIXES = {
+  {suffix = ".sig", kind = "signature",
+   artifact_type = "application/vnd.dev.cosign.artifact.sig.v1+json"},
+  {suffix = ".att", kind = "attestation",
+   artifact_type = "application/vnd.dev.cosign.artifact.att.v1+json"},
+  {suffix = ".sbom", kind = "sbom",
+   artifact_type = "application/vnd.dev.cosign.artifact.sbom.v1+json"},
+}
+
+--- The fallback tag of a subject digest: "sha256:abc" -> "sha256-abc".
+function M.fallback_tag(subject_digest)
+  return (subject_digest:gsub(":", "-"))
+end
+
+local function keep_type(list, artifact_type)
+  if not artifact_type then return list end
+  local out = {}
+  for _, d in ipairs(list) do
+    if d.artifactType == artifact_type then out[#out + 1] = d end
+  end
+  return out
+end
+
+-- Registries without the API: the index under the fallback tag, and cosign's tags.
+local function from_tags(reg, repository, subject_digest)
+  local found = {}
+  local tag = M.fallback_tag(subject_digest)
+  local index, err, code = reg:manifest(repository, tag)
+  if index then
+    if manifest.is_index(index.media_type) then
+      for _, d in ipairs(index.manifests or {}) do found[#found + 1] = d end
+    end
+  elseif code ~= "ENOTFOUND" then
+    return nil, err, code
+  end
+  for _, cosign in ipairs(M.COSIGN_SUFFIXES) do
+    local head
+    head, err, code = reg:head(repository, tag .. cosign.suffix)
+    if head then
+      found[#found + 1] = {mediaType = head.media_type, digest = head.digest, size = head.size,
+        artifactType = cosign.artifact_type, kind = cosign.kind, tag = tag .. cosign.suffix}
+    elseif code ~= "ENOTFOUND" then
+      return nil, err, code
+    end
+  end
+  return found
+end
+
+--- After a manifest with a subject was pushed to a registry without the
+--- referrers API (no OCI-Subject header in the answer), add it to the index
+--- under the fallback tag, as OCI 1.1 asks of the pushing client. m is the
+--- decoded manifest, raw its bytes. Returns true | nil, err, code.
+function M.record_in_fallback(reg, repository, m, raw, media_type, digest)
+  local tag = M.fallback_tag(m.subject.digest)
+  local entries = {}
+  local existing, err, code = reg:manifest(repository, tag)
+  if existing then
+    for _, d in ipairs(existing.manifests or {}) do
+      if d.digest == digest then return true end
+      entries[#entries + 1] = d
+    end
+  elseif code ~= "ENOTFOUND" then
+    return nil, err, code
+  end
+  -- an image manifest without artifactType is listed under its config's type
+  local artifact_type = m.artifactType
+  if artifact_type == nil and type(m.config) == "table" then artifact_type = m.config.mediaType end
+  entries[#entries + 1] = {mediaType = media_type, digest = digest, size = #raw,
+                           artifactType = artifact_type, annotations = m.annotations}
+  local index = reg.json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
+                                 manifests = reg.json.array(entries)})
+  local ok
+  ok, err, code = reg:put_manifest(repository, tag, index, manifest.OCI_INDEX)
+  if not ok then return nil, err, code end
+  return true
+end
+
+--- Descriptors of the manifests whose subject is subject_digest, optionally
+--- only those of artifact_type.
+function M.list(reg, repository, subject_digest, artifact_type)
+  local what = names.display(reg.host, repository, subject_digest)
+  local query = artifact_type and ("?" .. url.query({{"artifactType", artifact_type}})) or ""
+  local res, err, code = reg.transport:request({method = "GET", what = what,
+    path = "/v2/" .. repository .. "/referrers/" .. subject_digest .. query,
+    headers = {Accept = manifest.OCI_INDEX}, scopes = {names.scope(repository, "pull")}})
+  if not res then return nil, err, code end
+  -- 404 (or 400/405 from registries that route it elsewhere): no referrers API here
+  if res.status == 404 or res.status == 400 or res.status == 405 then
+    local list
+    list, err, code = from_tags(reg, repository, subject_digest)
+    if not list then return nil, err, code end
+    return keep_type(list, artifact_type)
+  end
+  if res.status ~= 200 then return reg.transport:status_error(res, what, "referrers of") end
+  local index
+  index, err, code = reg.transport:decode_json(res, what .. " referrers")
+  if not index then return nil, err, code end
+  local list = type(index.manifests) == "table" and index.manifests or {}
+  -- a registry that ignored the filter says so by omitting OCI-Filters-Applied
+  local applied = (res.headers["oci-filters-applied"] or ""):find("artifactType", 1, true)
+  if applied then return list end
+  return keep_type(list, artifact_type)
+end
+
+return M

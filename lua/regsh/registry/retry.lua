@@ -1,0 +1,121 @@
+-- regsh.registry.retry: when to try a request again and how long to wait:
+-- exponential backoff with jitter, Retry-After (seconds or an HTTP date)
+-- honoured, all bounded. Pure policy: the clock, the dice and the sleep are
+-- injectable so the specs need not wait.
+local M = {}
+
+-- 408 and 429 say "later"; 500/502/503/504 are a registry or its proxy in trouble.
+M.RETRY_STATUS = {
+  [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true,
+}
+
+-- Transport failures worth another try: the peer went away or was slow. DNS
+-- failures (EHOST) and TLS errors are not: they do not fix themselves in seconds.
+M.RETRY_ERRORS = {
+  ECONNREFUSED = true, ECONNRESET = true, ETIMEDOUT = true, EPIPE = true,
+  ESEND = true, ERECV = true, EAGAIN = true, EPARTIAL = true, EEOF = true,
+}
+
+M.DEFAULTS = {
+  retries = 4,          -- attempts after the first
+  backoff = 0.5,        -- first delay, seconds; doubles each attempt
+  max_delay = 20,       -- cap of one backoff delay
+  max_retry_after = 60, -- cap of a Retry-After the registry asks for
+}
+
+local months = {
+  jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6,
+  jul = 7, aug = 8, sep = 9, oct = 10, nov = 11, dec = 12,
+}
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm):
+-- os.time() would read the date as local time, and HTTP dates are GMT.
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = (153 * mp + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+--- Seconds since the epoch of an HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT",
+--- the obsolete "Sunday, 06-Nov-94 08:49:37 GMT" and asctime forms), or nil.
+function M.parse_http_date(s)
+  if type(s) ~= "string" then return nil end
+  local d, mon, y, hh, mm, ss =
+    s:match("^%a+,%s*(%d%d?)[%s%-](%a%a%a)[%s%-](%d+)%s+(%d%d):(%d%d):(%d%d)")
+  if not d then  -- asctime: "Sun Nov  6 08:49:37 1994"
+    mon, d, hh, mm, ss, y = s:match("^%a+%s+(%a%a%a)%s+(%d%d?)%s+(%d%d):(%d%d):(%d%d)%s+(%d%d%d%d)")
+  end
+  if not d then return nil end
+  local month = months[mon:lower()]
+  y = tonumber(y)
+  if not month then return nil end
+  if y < 100 then y = y + (y < 70 and 2000 or 1900) end
+  local days = days_from_civil(y, month, tonumber(d))
+  return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+end
+
+--- Seconds to wait from a Retry-After value ("120" or an HTTP date), given
+--- now (epoch seconds); nil when absent or unreadable. Never negative.
+function M.parse_retry_after(value, now)
+  if type(value) ~= "string" then return nil end
+  value = value:match("^%s*(.-)%s*$")
+  local seconds = value:match("^%d+$")
+  if seconds then return tonumber(seconds) end
+  local at = M.parse_http_date(value)
+  if not at then return nil end
+  return math.max(0, at - (now or os.time()))
+end
+
+local Policy = {}
+Policy.__index = Policy
+Policy.__name = "regsh.registry.retry_policy"
+
+--- A policy. opts: retries, backoff, max_delay, max_retry_after (see DEFAULTS),
+--- random = function() -> [0,1) (jitter), sleep = function(seconds), now = function() -> epoch.
+function M.new(opts)
+  opts = opts or {}
+  local policy = setmetatable({}, Policy)
+  for key, default in pairs(M.DEFAULTS) do
+    local value = opts[key]
+    if value == nil then value = default end
+    policy[key] = value
+  end
+  policy.random = opts.random or math.random
+  policy.sleep = opts.sleep or function(seconds) require("regsh.async").sleep(seconds) end
+  policy.now = opts.now or os.time
+  return policy
+end
+
+--- Whether another attempt is allowed after `attempt` attempts have failed.
+function Policy:allows(attempt)
+  return attempt <= self.retries
+end
+
+--- Whether a response status or a transport error code is worth retrying.
+function Policy:retryable(status_or_code)
+  if type(status_or_code) == "number" then return M.RETRY_STATUS[status_or_code] == true end
+  return M.RETRY_ERRORS[status_or_code] == true
+end
+
+--- Seconds to wait before attempt number `attempt` + 1 (attempt counts from 1).
+--- retry_after (a header value) wins over backoff when the registry sends it.
+function Policy:delay(attempt, retry_after)
+  local asked = M.parse_retry_after(retry_after, self.now())
+  if asked then return math.min(asked, self.max_retry_after) end
+  local full = math.min(self.backoff * 2 ^ (attempt - 1), self.max_delay)
+  -- "equal jitter": half fixed, half random, so clients spread out yet still back off
+  return full / 2 + self.random() * full / 2
+end
+
+--- Wait before the next attempt; returns the seconds waited.
+function Policy:wait(attempt, retry_after)
+  local seconds = self:delay(attempt, retry_after)
+  if seconds > 0 then self.sleep(seconds) end
+  return seconds
+end
+
+return M

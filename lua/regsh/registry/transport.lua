@@ -1,0 +1,257 @@
+-- regsh.registry.transport: every request a registry client makes goes
+-- through here: the dry-run gate on writes, the scheme (https first, plain
+-- HTTP only for loopback or `insecure`), the Authorization header, one
+-- retry after a 401 challenge, backoff retries on 429/5xx and dropped
+-- connections, the concurrency limit, and errors with codes and no secrets.
+local redact = require "regsh.registry.redact"
+local url = require "regsh.registry.url"
+
+local M = {}
+
+local Transport = {}
+Transport.__index = Transport
+Transport.__name = "regsh.registry.transport"
+
+--- new{host, api_host, scheme, plain_allowed, insecure, ca_file, timeout,
+--- user_agent, dry_run, policy (retry), limiter, auth, log_fn, http, json}
+function M.new(cfg)
+  local t = setmetatable({}, Transport)
+  for k, v in pairs(cfg) do t[k] = v end
+  t.http = t.http or require "regsh.http"
+  t.json = t.json or require "regsh.json"
+  return t
+end
+
+--- Log through the client's log function, scrubbed.
+function Transport:log(level, message)
+  if self.log_fn then
+    self.log_fn(level, redact.text(message, self.auth and self.auth:secrets()))
+  end
+end
+
+--- A fail triple with a scrubbed message: nil, "CODE: text", "CODE".
+function Transport:fail(code, text)
+  return nil, redact.text(code .. ": " .. text, self.auth and self.auth:secrets()), code
+end
+
+-- The http module names a failed DNS lookup ENOTFOUND; here that code means
+-- "no such manifest/blob/repository", so a missing host gets its own code.
+local function transport_code(code)
+  if code == "ENOTFOUND" then return "EHOST" end
+  return code or "EHTTP"
+end
+
+--- One exchange without auth: TLS options, timeout, concurrency limit, and
+--- retries on transport errors and retryable statuses. A retryable status
+--- that outlasts the retries comes back as the response (res.attempts says how many).
+function Transport:send(req, what)
+  local request = {
+    method = req.method or "GET", url = req.url, headers = req.headers, body = req.body,
+    timeout = req.timeout or self.timeout, insecure = self.insecure or nil,
+    ca_file = self.ca_file, user_agent = self.user_agent, output = req.output,
+    max_body = req.max_body, follow = false,
+  }
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local res, err, code = self.limiter:run(self.http.request, request)
+    if res then
+      res.attempts = attempt
+      self:log("debug", string.format("%s %s -> %d (%.3fs)", request.method, request.url,
+        res.status, res.time or 0))
+      if not (self.policy:retryable(res.status) and self.policy:allows(attempt)) then
+        return res
+      end
+      local delay = self.policy:delay(attempt, res.headers["retry-after"])
+      self:log("warn", string.format("%s %s: HTTP %d, retrying in %.1fs (attempt %d of %d)",
+        request.method, what or request.url, res.status, delay, attempt + 1,
+        self.policy.retries + 1))
+      if delay > 0 then self.policy.sleep(delay) end
+    else
+      code = transport_code(code)
+      self:log("debug", string.format("%s %s -> %s", request.method, request.url, tostring(err)))
+      if not (self.policy:retryable(code) and self.policy:allows(attempt)) then
+        local detail = tostring(err):gsub("^[%u%d]+: ", "")
+        if attempt > 1 then detail = detail .. string.format(" (after %d attempts)", attempt) end
+        return self:fail(code,
+          string.format("%s %s: %s", request.method, what or request.url, detail))
+      end
+      local delay = self.policy:delay(attempt)
+      self:log("warn", string.format("%s %s: %s, retrying in %.1fs (attempt %d of %d)",
+        request.method, what or request.url, code, delay, attempt + 1, self.policy.retries + 1))
+      if delay > 0 then self.policy.sleep(delay) end
+    end
+  end
+end
+
+--- The registry's error, for messages: "MANIFEST_UNKNOWN: manifest unknown",
+--- "an HTML page", or the start of the body.
+function Transport:registry_error(res)
+  local body = res.body or ""
+  if body == "" then return "" end
+  local ctype = (res.headers["content-type"] or ""):lower()
+  if ctype:find("html", 1, true) or body:match("^%s*<") then return "an HTML page" end
+  local answer = self.json.decode(body)
+  if type(answer) == "table" and type(answer.errors) == "table" then
+    local parts = {}
+    for i, e in ipairs(answer.errors) do
+      if i > 3 then break end
+      if type(e) == "table" then
+        parts[#parts + 1] = tostring(e.code or "?") .. ": " .. tostring(e.message or "")
+      end
+    end
+    if #parts > 0 then return table.concat(parts, "; ") end
+  end
+  local text = body:sub(1, 120):gsub("[%c]+", " ")
+  return text
+end
+
+local function status_detail(self, res)
+  local e = self:registry_error(res)
+  local detail = "HTTP " .. res.status .. (e ~= "" and (", " .. e) or "")
+  if (res.attempts or 1) > 1 then
+    detail = detail .. string.format(", after %d attempts", res.attempts)
+  end
+  return detail
+end
+
+--- The fail triple for an unexpected status of a request about `what`:
+--- 404 ENOTFOUND, 405 ENOTSUP, 413 ETOOBIG, else EHTTP.
+function Transport:status_error(res, what, action)
+  local detail = status_detail(self, res)
+  local verb = action and (action .. " ") or ""
+  if res.status == 404 then
+    return self:fail("ENOTFOUND", string.format("%s%s: not found (%s)", verb, what, detail))
+  end
+  if res.status == 405 then
+    return self:fail("ENOTSUP",
+      string.format("%s%s: not supported by %s (%s)", verb, what, self.host, detail))
+  end
+  if res.status == 413 then
+    return self:fail("ETOOBIG", string.format("%s%s: too large (%s)", verb, what, detail))
+  end
+  return self:fail("EHTTP", string.format("%s%s: unexpected answer (%s)", verb, what, detail))
+end
+
+--- Decode a JSON object body; EPROTO naming `what` when it is HTML or garbage.
+function Transport:decode_json(res, what)
+  local body = res.body or ""
+  local ctype = (res.headers["content-type"] or ""):lower()
+  if ctype:find("html", 1, true) or body:match("^%s*<") then
+    return self:fail("EPROTO", string.format("%s: the registry answered HTML, not JSON (HTTP %d)",
+      what, res.status))
+  end
+  local value, err = self.json.decode(body)
+  if value == nil then
+    return self:fail("EPROTO", string.format("%s: the registry answered invalid JSON (%s)", what,
+      tostring(err):gsub("^EJSON: ", "")))
+  end
+  if type(value) ~= "table" then
+    return self:fail("EPROTO", what .. ": the registry answered JSON that is not an object")
+  end
+  return value
+end
+
+-- /v2/ on one base URL: learns the auth scheme; a non-registry answer fails.
+function Transport:ping_base(base)
+  local res, err, code = self:send({method = "GET", url = base .. "/v2/", max_body = 1024 * 1024},
+    self.host)
+  if not res then return nil, err, code end
+  if res.status == 401 then
+    self.auth:learn(require("regsh.registry.challenge").parse_all(
+      self.http.header_values(res, "www-authenticate")))
+  elseif res.status ~= 200 then
+    return self:fail("EPROTO", string.format("%s does not answer /v2/ like a registry (%s)",
+      self.host, status_detail(self, res)))
+  end
+  return res
+end
+
+--- The base URL ("https://host:port"), settled by a GET /v2/ on first use:
+--- https first; plain HTTP when that fails at the TLS level and the host is
+--- loopback or the client is `insecure`.
+function Transport:base()
+  if self.base_url then return self.base_url end
+  local schemes = {self.scheme}
+  if not self.scheme then
+    schemes = self.plain_allowed and {"https", "http"} or {"https"}
+  end
+  local err, code
+  for _, scheme in ipairs(schemes) do
+    local base = scheme .. "://" .. self.api_host
+    local res
+    res, err, code = self:ping_base(base)
+    if res then
+      self.base_url = base
+      return base
+    end
+    if code ~= "ETLS" then break end
+  end
+  if code == "ETLS" and not self.plain_allowed and not self.scheme then
+    err = err .. " (for a plain-HTTP registry or an unverified certificate, "
+      .. "use insecure = true / --insecure)"
+  end
+  return nil, err, code
+end
+
+local function copy_headers(h)
+  local out = {}
+  for k, v in pairs(h or {}) do out[k] = v end
+  return out
+end
+
+--- A request to the registry. spec: method, path (under the base URL) or url,
+--- headers, body, scopes (token scopes), what (names the object in messages),
+--- write (a description: makes it a write, refused in dry-run mode),
+--- output, max_body, timeout. Returns the response for any status but
+--- 401/403 (EAUTH/EDENIED), or nil, err, code.
+function Transport:request(spec)
+  local what = spec.what or self.host
+  if spec.write and self.dry_run then
+    self:log("info", "would " .. spec.write)
+    return nil, "EDRYRUN: would " .. spec.write, "EDRYRUN"
+  end
+  local base, err, code = self:base()
+  if not base then return nil, err, code end
+  local target = spec.url and url.resolve(base .. "/v2/", spec.url) or (base .. spec.path)
+  -- credentials go only to the registry itself, never to a storage redirect or a Link elsewhere
+  local same_origin = url.origin(target) == url.origin(base)
+  local scopes = spec.scopes or {}
+  local challenged = false
+  while true do
+    local headers = copy_headers(spec.headers)
+    if same_origin then
+      local value
+      value, err, code = self.auth:header(scopes)
+      if err then return nil, err, code end
+      headers.Authorization = value
+    end
+    local res
+    res, err, code = self:send({method = spec.method, url = target, headers = headers,
+      body = spec.body, output = spec.output, max_body = spec.max_body,
+      timeout = spec.timeout}, what)
+    if not res then return nil, err, code end
+    if res.status == 401 and same_origin and not challenged then
+      challenged = true
+      local sent_basic = headers.Authorization and headers.Authorization:match("^Basic ")
+      local ok
+      ok, err, code = self.auth:on_unauthorized(res, scopes,
+        self.http.header_values(res, "www-authenticate"))
+      if not ok then return nil, err, code end
+      if sent_basic and self.auth.scheme == "basic" then
+        return self:fail("EAUTH", string.format("%s: %s rejected %s (%s)", what, self.host,
+          self.auth:describe_credential(), status_detail(self, res)))
+      end
+    elseif res.status == 401 then
+      return self:fail("EAUTH", string.format("%s: %s rejected %s (%s)", what, self.host,
+        self.auth:describe_credential(), status_detail(self, res)))
+    elseif res.status == 403 then
+      return self:fail("EDENIED", string.format("%s: %s denied %s to %s (%s)", what, self.host,
+        (spec.method or "GET"), self.auth:describe_credential(), status_detail(self, res)))
+    else
+      return res
+    end
+  end
+end
+
+return M
