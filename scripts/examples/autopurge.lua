@@ -1,0 +1,76 @@
+-- A daily autopurge as a script (what `acr purge --filter 'app/.*:^dev-'
+-- --ago 10d --keep 2` does), dry run unless --apply is given:
+--   regsh scripts/examples/autopurge.lua HOST [--apply]
+-- Deleting a digest removes every tag on it, so a digest that a kept tag
+-- also points at is never deleted; the tag is untagged where the registry
+-- supports tag deletion, and reported otherwise.
+local policy = {
+  repositories = "^app/",   -- Lua pattern on repository names
+  tags = "^dev%-",          -- Lua pattern on tag names
+  older_than_days = 10,     -- only tags whose image is older than this
+  keep = 2,                 -- always keep this many of the newest matching tags
+}
+
+local host = arg[1] or error("usage: regsh autopurge.lua HOST [--apply]", 0)
+local apply = arg[2] == "--apply"
+local reg = regsh.registry.open(host, {dry_run = not apply})
+
+local function epoch(created)
+  local y, mo, d, h, mi, s = tostring(created):match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
+  if not y then return nil end
+  local local_time = os.time({year = y, month = mo, day = d, hour = h, min = mi, sec = s})
+  return local_time + (os.time() - os.time(os.date("!*t")))  -- the zone offset, undone
+end
+
+-- every tag of a repository with its digest and creation time, fetched concurrently
+local function inventory(repo)
+  local tags = assert(reg:tags(repo))
+  local jobs = {}
+  for i, tag in ipairs(tags) do
+    jobs[i] = function()
+      local manifest = assert(reg:manifest(repo, tag.name))
+      local config = assert(reg:config(repo, manifest))
+      return {name = tag.name, digest = manifest.digest, created = epoch(config.created)}
+    end
+  end
+  return regsh.gather(jobs, {concurrency = 8})
+end
+
+local cutoff = os.time() - policy.older_than_days * 86400
+local deleted, kept = 0, 0
+for _, repo in ipairs(assert(reg:repositories(policy.repositories))) do
+  local tags = inventory(repo)
+  table.sort(tags, function(a, b) return (a.created or 0) > (b.created or 0) end)
+  local doomed, keep_digests, matching = {}, {}, 0
+  for _, tag in ipairs(tags) do
+    local matches = tag.name:find(policy.tags) ~= nil
+    if matches then matching = matching + 1 end
+    if matches and matching > policy.keep and tag.created and tag.created < cutoff then
+      doomed[#doomed + 1] = tag
+    else
+      keep_digests[tag.digest] = tag.name
+    end
+  end
+  for _, tag in ipairs(doomed) do
+    local shared_with = keep_digests[tag.digest]
+    local ok, err, code
+    if shared_with then
+      ok, err, code = reg:untag(repo, tag.name)
+      if code == "ENOTSUP" then err = "kept: its digest is also tagged " .. shared_with end
+    else
+      ok, err, code = reg:delete(repo, tag.digest)
+    end
+    if ok then
+      deleted = deleted + 1
+      print(string.format("deleted %s:%s (%s)", repo, tag.name, tag.digest))
+    elseif code == "EDRYRUN" then
+      deleted = deleted + 1
+      print(string.format("would delete %s:%s (%s)", repo, tag.name, tag.digest))
+    else
+      kept = kept + 1
+      print(string.format("skipped %s:%s: %s", repo, tag.name, err))
+    end
+  end
+end
+print(string.format("%s: %d tag(s) %s, %d skipped", host, deleted,
+  apply and "deleted" or "would be deleted (dry run; add --apply)", kept))
