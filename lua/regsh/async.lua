@@ -148,7 +148,7 @@ local function current_task()
   if task and coroutine.isyieldable() then return task end
 end
 
-local function yield_task(task)
+local function yield_task()
   local signal = coroutine.yield(WAIT)
   if signal == cancelled then error(cancelled, 0) end
 end
@@ -171,7 +171,7 @@ function M.await(op)
     end
     waiting[op] = task
     task.waiting_op = op
-    local ok, err = pcall(yield_task, task)
+    local ok, err = pcall(yield_task)
     task.waiting_op = nil
     if not ok then
       waiting[op] = nil
@@ -217,7 +217,7 @@ local function join(task)
     task.waiters = task.waiters or {}
     table.insert(task.waiters, me)
     me.waiting_task = task
-    local ok, err = pcall(yield_task, me)
+    local ok, err = pcall(yield_task)
     me.waiting_task = nil
     if not ok then error(err, 0) end
     return
@@ -256,9 +256,9 @@ function Task:cancel()
     loop.cancel(op)
     push(self)
   elseif self.waiting_semaphore then
-    local queue = self.waiting_semaphore.queue
-    for i = #queue, 1, -1 do
-      if queue[i] == self then table.remove(queue, i) end
+    local waiters = self.waiting_semaphore.queue
+    for i = #waiters, 1, -1 do
+      if waiters[i] == self then table.remove(waiters, i) end
     end
     push(self)
   elseif self.waiting_task then
@@ -343,11 +343,11 @@ function Semaphore:acquire()
     return
   end
   local me = current_task()
-  local queue = self.queue
+  local waiters = self.queue
   if me then
-    queue[#queue + 1] = me
+    waiters[#waiters + 1] = me
     me.waiting_semaphore = self
-    local ok, err = pcall(yield_task, me)
+    local ok, err = pcall(yield_task)
     me.waiting_semaphore = nil
     if not ok then
       -- cancelled: a slot handed over meanwhile goes on to the next waiter
@@ -361,7 +361,7 @@ function Semaphore:acquire()
     return
   end
   local ticket = {}
-  queue[#queue + 1] = ticket
+  waiters[#waiters + 1] = ticket
   while not ticket.granted do
     if not turn() and not ticket.granted then stuck("a semaphore slot") end
   end

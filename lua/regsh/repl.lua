@@ -26,7 +26,9 @@ local function render(value, indent, seen, out)
   local n = #value
   for _, k in ipairs(keys) do
     out[#out + 1] = pad
-    if math.type(k) == "integer" and k >= 1 and k <= n then -- array part: no key
+    local in_array_part = math.type(k) == "integer" and k >= 1 and k <= n
+    if in_array_part then -- no key shown
+      out[#out + 1] = ""
     elseif is_identifier(k) then out[#out + 1] = k .. " = "
     else
       out[#out + 1] = "["

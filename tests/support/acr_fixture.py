@@ -50,6 +50,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit, unquote
 
+from lifetime import exit_with
+
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -633,15 +635,6 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = dispatch
 
 
-def watch(pid):
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass
-        time.sleep(0.5)
 
 
 def main():
@@ -662,8 +655,7 @@ def main():
     for s in args.seed:
         repo, _, count = s.partition("=")
         server.store.seed({"repo": repo, "count": int(count or 10)})
-    if args.watch:
-        threading.Thread(target=watch, args=(args.watch,), daemon=True).start()
+    exit_with(args.watch)
     print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
     try:
         server.serve_forever()

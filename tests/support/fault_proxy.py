@@ -58,6 +58,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from lifetime import exit_with
+
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
               "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect",
               "proxy-connection"}
@@ -503,15 +505,6 @@ class Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def watch(pid):
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass
-        time.sleep(0.5)
 
 
 def main():
@@ -534,8 +527,7 @@ def main():
     if args.rules:
         with open(args.rules, encoding="utf-8") as f:
             server.rules.add(json.load(f))
-    if args.watch:
-        threading.Thread(target=watch, args=(args.watch,), daemon=True).start()
+    exit_with(args.watch)
     print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
     try:
         server.serve_forever()

@@ -20,9 +20,10 @@ import argparse
 import http.server
 import json
 import os
-import threading
 import time
 import urllib.parse
+
+from lifetime import exit_with
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -96,13 +97,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 
 
-def watch(pid):
-    while True:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            os._exit(0)
-        time.sleep(1)
 
 
 def main():
@@ -112,8 +106,7 @@ def main():
     args = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
-    if args.watch:
-        threading.Thread(target=watch, args=(args.watch,), daemon=True).start()
+    exit_with(args.watch)
     print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
     server.serve_forever()
 

@@ -134,6 +134,17 @@ end
 --------------------------------------------------------------------------------
 -- fault proxy (tests/support/fault_proxy.py)
 
+-- a server's request log, optionally only entries whose path matches a Lua pattern
+local function request_log(url, pattern)
+  local _, body = M.curl("GET", url)
+  if not pattern then return body end
+  local out = {}
+  for _, e in ipairs(body) do
+    if e.path:find(pattern) then out[#out + 1] = e end
+  end
+  return out
+end
+
 local Proxy = {}
 Proxy.__index = Proxy
 
@@ -172,13 +183,7 @@ end
 
 --- The request log, optionally only entries whose path matches a Lua pattern.
 function Proxy:log(pattern)
-  local _, body = M.curl("GET", self.url .. "/_fault/log")
-  if not pattern then return body end
-  local out = {}
-  for _, e in ipairs(body) do
-    if e.path:find(pattern) then out[#out + 1] = e end
-  end
-  return out
+  return request_log(self.url .. "/_fault/log", pattern)
 end
 
 --------------------------------------------------------------------------------
@@ -228,13 +233,7 @@ function Acr:repo(name)
 end
 
 function Acr:log(pattern)
-  local _, body = M.curl("GET", self.url .. "/_fixture/log")
-  if not pattern then return body end
-  local out = {}
-  for _, e in ipairs(body) do
-    if e.path:find(pattern) then out[#out + 1] = e end
-  end
-  return out
+  return request_log(self.url .. "/_fixture/log", pattern)
 end
 
 return M

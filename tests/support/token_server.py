@@ -44,6 +44,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from lifetime import exit_with
+
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
@@ -293,15 +295,6 @@ class Handler(BaseHTTPRequestHandler):
         self.issue(user, allowed, service, scopes)
 
 
-def watch(pid):
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass
-        time.sleep(0.5)
 
 
 def main():
@@ -322,8 +315,7 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = state
-    if args.watch:
-        threading.Thread(target=watch, args=(args.watch,), daemon=True).start()
+    exit_with(args.watch)
     print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
     try:
         server.serve_forever()

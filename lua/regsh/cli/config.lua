@@ -13,11 +13,9 @@ return {
     flags.add(cmd)
   end,
   run = function(args)
-    local r, err = flags.reference(args.reference)
-    if not r then return flags.fail("config", err, "usage") end
-    local reg, code
-    reg, err, code = flags.open(r.registry, args, "config")
-    if not reg then return flags.fail("config", err, code == "EREF" and "usage" or code) end
+    local reg, r = flags.open_reference(args.reference, args, "config")
+    if not reg then return r end
+    local err
     local config
     config, err = reg:config(r.repository, r:ref())
     if not config then return flags.fail("config", err) end

@@ -12,11 +12,9 @@ return {
     flags.add(cmd)
   end,
   run = function(args)
-    local r, err = flags.reference(args.reference)
-    if not r then return flags.fail("digest", err, "usage") end
-    local reg, code
-    reg, err, code = flags.open(r.registry, args, "digest")
-    if not reg then return flags.fail("digest", err, code == "EREF" and "usage" or code) end
+    local reg, r = flags.open_reference(args.reference, args, "digest")
+    if not reg then return r end
+    local err
     local head
     head, err = reg:head(r.repository, r:ref())
     if not head then return flags.fail("digest", err) end

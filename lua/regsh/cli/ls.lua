@@ -14,15 +14,14 @@ return {
     flags.add(cmd)
   end,
   run = function(args)
-    local r, err = flags.reference(args.repository, {default_tag = false})
-    if not r then return flags.fail("ls", err, "usage") end
-    if r.tag or r.digest then
-      return flags.fail("ls", "expected HOST/REPOSITORY without a tag or digest, got '"
-        .. args.repository .. "'", "usage")
-    end
-    local reg, code
-    reg, err, code = flags.open(r.registry, args, "ls")
-    if not reg then return flags.fail("ls", err, code == "EREF" and "usage" or code) end
+    local reg, r = flags.open_reference(args.repository, args, "ls", {default_tag = false},
+      function(ref)
+        if ref.tag or ref.digest then
+          return "expected HOST/REPOSITORY without a tag or digest, got '" .. args.repository .. "'"
+        end
+      end)
+    if not reg then return r end
+    local err
     local tags
     tags, err = reg:tags(r.repository)
     if not tags then return flags.fail("ls", err) end

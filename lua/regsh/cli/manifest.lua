@@ -13,11 +13,9 @@ return {
     flags.add(cmd)
   end,
   run = function(args)
-    local r, err = flags.reference(args.reference)
-    if not r then return flags.fail("manifest", err, "usage") end
-    local reg, code
-    reg, err, code = flags.open(r.registry, args, "manifest")
-    if not reg then return flags.fail("manifest", err, code == "EREF" and "usage" or code) end
+    local reg, r = flags.open_reference(args.reference, args, "manifest")
+    if not reg then return r end
+    local err
     local m
     m, err = reg:manifest(r.repository, r:ref())
     if not m then return flags.fail("manifest", err) end

@@ -14,11 +14,9 @@ return {
     flags.add(cmd)
   end,
   run = function(args)
-    local r, err = flags.reference(args.reference)
-    if not r then return flags.fail("referrers", err, "usage") end
-    local reg, code
-    reg, err, code = flags.open(r.registry, args, "referrers")
-    if not reg then return flags.fail("referrers", err, code == "EREF" and "usage" or code) end
+    local reg, r = flags.open_reference(args.reference, args, "referrers")
+    if not reg then return r end
+    local err
     local subject = r.digest
     if not subject then
       local head

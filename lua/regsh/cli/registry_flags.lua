@@ -69,6 +69,20 @@ function M.reference(s, opts)
   return require("regsh.registry").parse_reference(s, opts)
 end
 
+--- Parse a reference argument and open a client for its registry:
+--- reg, ref | nil, exit status (the failure already reported). check(ref), if
+--- given, returns a usage problem with an otherwise valid reference, or nil.
+function M.open_reference(text, args, command, parse_opts, check)
+  local r, err = M.reference(text, parse_opts)
+  if not r then return nil, M.fail(command, err, "usage") end
+  local problem = check and check(r)
+  if problem then return nil, M.fail(command, problem, "usage") end
+  local reg, code
+  reg, err, code = M.open(r.registry, args, command)
+  if not reg then return nil, M.fail(command, err, code == "EREF" and "usage" or code) end
+  return reg, r
+end
+
 --- Print a result: value as JSON with --output json, else text() lines.
 function M.print(args, value, text)
   if args.output == "json" then

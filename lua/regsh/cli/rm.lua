@@ -15,16 +15,15 @@ return {
     flags.add(cmd, {dry_run = true})
   end,
   run = function(args)
-    local r, err = flags.reference(args.reference, {default_tag = false})
-    if not r then return flags.fail("rm", err, "usage") end
-    if not r.tag and not r.digest then
-      return flags.fail("rm", "name a tag or a digest to delete, got '" .. args.reference .. "'",
-        "usage")
-    end
-    local reg, code
-    reg, err, code = flags.open(r.registry, args, "rm")
-    if not reg then return flags.fail("rm", err, code == "EREF" and "usage" or code) end
-    local target, ok = r.digest, nil
+    local reg, r = flags.open_reference(args.reference, args, "rm", {default_tag = false},
+      function(ref)
+        if not ref.tag and not ref.digest then
+          return "name a tag or a digest to delete, got '" .. args.reference .. "'"
+        end
+      end)
+    if not reg then return r end
+    local ok, err, code
+    local target = r.digest
     if not target and args.manifest then
       local head
       head, err = reg:head(r.repository, r.tag)

@@ -245,7 +245,7 @@ end
 --- The image config a manifest points at, decoded. manifest_or_reference: a
 --- table from :manifest() or a tag/digest; an index picks linux/amd64 (else its first image).
 function Client:config(repository, manifest_or_reference)
-  local m, err, code = manifest_or_reference, nil, nil
+  local m, err, code = manifest_or_reference
   if type(m) ~= "table" then
     m, err, code = self:manifest(repository, m)
     if not m then return nil, err, code end
