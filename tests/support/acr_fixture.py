@@ -41,7 +41,6 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
 import sys
@@ -50,7 +49,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit, unquote
 
-from lifetime import exit_with
+from lifetime import serve
 
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -655,12 +654,7 @@ def main():
     for s in args.seed:
         repo, _, count = s.partition("=")
         server.store.seed({"repo": repo, "count": int(count or 10)})
-    exit_with(args.watch)
-    print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(server, args.watch)
 
 
 if __name__ == "__main__":

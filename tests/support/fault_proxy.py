@@ -48,7 +48,6 @@ Python 3 standard library only.
 import argparse
 import http.client
 import json
-import os
 import re
 import socket
 import struct
@@ -58,7 +57,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from lifetime import exit_with
+from lifetime import serve
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
               "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect",
@@ -527,12 +526,7 @@ def main():
     if args.rules:
         with open(args.rules, encoding="utf-8") as f:
             server.rules.add(json.load(f))
-    exit_with(args.watch)
-    print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(server, args.watch)
 
 
 if __name__ == "__main__":

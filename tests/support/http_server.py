@@ -19,11 +19,10 @@ Python 3 standard library only.
 import argparse
 import http.server
 import json
-import os
 import time
 import urllib.parse
 
-from lifetime import exit_with
+from lifetime import serve
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -106,9 +105,7 @@ def main():
     args = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
-    exit_with(args.watch)
-    print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
-    server.serve_forever()
+    serve(server, args.watch)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -44,7 +43,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from lifetime import exit_with
+from lifetime import serve
 
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -315,12 +314,7 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = state
-    exit_with(args.watch)
-    print("port=%d pid=%d" % (server.server_address[1], os.getpid()), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(server, args.watch)
 
 
 if __name__ == "__main__":

@@ -45,29 +45,27 @@ local function mapped(pager, map)
   end
 end
 
+-- A pager over /acr/v1/<repo>/<collection> ("_tags" or "_manifests") whose
+-- pages are arrays under `key`, each item turned into an entry by map.
+local function metadata_pager(reg, repository, collection, key, opts, map)
+  opts = opts or {}
+  return mapped(listing.pager(reg.transport, {
+    path = listing.first_path("/acr/v1/" .. repository .. "/" .. collection, reg.page_size,
+      {{"orderby", opts.orderby}}),
+    key = key, what = names.display(reg.host, repository), missing = "ENOTFOUND",
+    scopes = {names.scope(repository, "metadata_read")},
+  }), map)
+end
+
 --- A pager over /acr/v1/<repo>/_tags (entries like reg:tags, plus attributes).
 --- opts.orderby: "timedesc" | "timeasc"; the Link cursor is opaque then (acr-cli #72).
 function M.tag_pager(reg, repository, opts)
-  opts = opts or {}
-  local what = names.display(reg.host, repository)
-  return mapped(listing.pager(reg.transport, {
-    path = listing.first_path("/acr/v1/" .. repository .. "/_tags", reg.page_size,
-      {{"orderby", opts.orderby}}),
-    key = "tags", what = what, missing = "ENOTFOUND",
-    scopes = {names.scope(repository, "metadata_read")},
-  }), tag_entry)
+  return metadata_pager(reg, repository, "_tags", "tags", opts, tag_entry)
 end
 
 --- A pager over /acr/v1/<repo>/_manifests.
 function M.manifest_pager(reg, repository, opts)
-  opts = opts or {}
-  local what = names.display(reg.host, repository)
-  return mapped(listing.pager(reg.transport, {
-    path = listing.first_path("/acr/v1/" .. repository .. "/_manifests", reg.page_size,
-      {{"orderby", opts.orderby}}),
-    key = "manifests", what = what, missing = "ENOTFOUND",
-    scopes = {names.scope(repository, "metadata_read")},
-  }), manifest_entry)
+  return metadata_pager(reg, repository, "_manifests", "manifests", opts, manifest_entry)
 end
 
 --- DELETE /acr/v1/<repo>/_tags/<tag>: true (also when the tag is already gone).
