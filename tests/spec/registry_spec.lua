@@ -917,6 +917,26 @@ describe("registry CLI commands", function()
     assert.matches("EAUTH", err, 1, true)
   end)
 
+  it("asks on a terminal for the user name and the password, which it does not echo", function()
+    local config_dir = home .. "/prompted"
+    -- script(1) gives regsh a terminal; the password is typed after the
+    -- prompt, as a person would, so that echo is already off
+    local line = "(printf 'carol\\n'; sleep 1; printf '%s\\n' " .. support.shell_quote(PASSWORD)
+      .. ") | DOCKER_CONFIG=" .. config_dir .. " REGISTRY_AUTH_FILE=" .. home .. "/none.json "
+      .. "script -qec " .. support.shell_quote(bin .. " login " .. auth_server.host) .. " /dev/null"
+    local p = io.popen(line)
+    local out = p:read("a")
+    local _, _, status = p:close()
+    assert.equal(0, status, out)
+    assert.matches("Username: ", out, 1, true)
+    assert.matches("carol", out, 1, true)  -- echoed by the terminal: a user name is no secret
+    assert.matches("Password: ", out, 1, true)
+    assert.matches("Login succeeded", out, 1, true)
+    assert.is_nil(out:find(PASSWORD, 1, true))
+    local config = json.decode(assert(io.open(config_dir .. "/config.json")):read("a"))
+    assert.is_string(config.auths[auth_server.host].auth)
+  end)
+
   it("takes credentials from REGSH_USERNAME/REGSH_PASSWORD and from a credential helper", function()
     local env = "DOCKER_CONFIG=" .. home .. "/empty REGISTRY_AUTH_FILE=" .. home .. "/none.json "
     local _, err, status = regsh_cli("catalog " .. auth_server.host,

@@ -2,20 +2,43 @@
 -- like `docker login` ($DOCKER_CONFIG/config.json or ~/.docker/config.json, mode 0600).
 local flags = require "regsh.cli.registry_flags"
 
+-- Read one line from the terminal on stdin; a secret is read without echo.
+local function ask(prompt, secret)
+  io.stderr:write(prompt)
+  io.stderr:flush()
+  if secret then os.execute("stty -echo 2>/dev/null") end
+  local line = io.stdin:read("l")
+  if secret then
+    os.execute("stty echo 2>/dev/null")
+    io.stderr:write("\n")
+  end
+  return line
+end
+
 return {
   summary = "Check and store credentials for a registry.",
   examples = {
     "echo \"$TOKEN\" | regsh login 127.0.0.1:5000 -u alice --password-stdin",
     "regsh login myreg.azurecr.io -u 00000000-0000-0000-0000-000000000000 --password-stdin",
+    "regsh login 127.0.0.1:5000    (asks for user name and password on a terminal)",
   },
   configure = function(cmd)
     cmd:argument("host", "Registry host, HOST[:PORT] or https://HOST.")
     flags.add(cmd)
   end,
   run = function(args)
-    if not args.username then return flags.fail("login", "--username is required", "usage") end
+    -- like docker login: on a terminal, ask for what the flags did not give
+    local interactive = not args.password_stdin and os.execute("test -t 0")
+    if not args.username and interactive then args.username = ask("Username: ") end
+    if not args.username or args.username == "" then
+      return flags.fail("login", "--username is required", "usage")
+    end
     if not args.password and not args.password_stdin then
-      return flags.fail("login", "give the password with --password-stdin (or --password)", "usage")
+      if not interactive then
+        return flags.fail("login", "give the password with --password-stdin (or --password)",
+          "usage")
+      end
+      args.password = ask("Password: ", true)
     end
     local opts, usage = flags.options(args, "login")
     if not opts then return flags.fail("login", usage, "usage") end
