@@ -243,18 +243,32 @@ function Client:head(repository, reference)
 end
 
 --- The image config a manifest points at, decoded. manifest_or_reference: a
---- table from :manifest() or a tag/digest; an index picks linux/amd64 (else its first image).
-function Client:config(repository, manifest_or_reference)
+--- table from :manifest() or a tag/digest. For an index, opts.platform
+--- ("os/architecture", e.g. "linux/arm64") picks the image; without it
+--- linux/amd64 is taken, else the index's first image.
+function Client:config(repository, manifest_or_reference, opts)
+  local platform = opts and opts.platform
+  local want
+  if platform ~= nil then
+    local os_name, arch = tostring(platform):match("^([%w_.-]+)/([%w_.-]+)$")
+    if not os_name then
+      error("config: option 'platform' must be OS/ARCHITECTURE such as linux/arm64, got '"
+        .. tostring(platform) .. "'", 2)
+    end
+    want = {os = os_name, architecture = arch}
+  end
   local m, err, code = manifest_or_reference
   if type(m) ~= "table" then
     m, err, code = self:manifest(repository, m)
     if not m then return nil, err, code end
   end
   if manifest.is_index(m.media_type) then
-    local pick = manifest.pick_platform(m)
+    local pick = manifest.pick_platform(m, want)
+    local p = pick and pick.platform or {}
+    if want and (p.os ~= want.os or p.architecture ~= want.architecture) then pick = nil end
     if not pick then
-      return nil, string.format("ENOTFOUND: %s: the index lists no image",
-        names.display(self.host, repository, m.digest)), "ENOTFOUND"
+      return nil, string.format("ENOTFOUND: %s: the index lists no %s image",
+        names.display(self.host, repository, m.digest), platform or "runnable"), "ENOTFOUND"
     end
     m, err, code = self:manifest(repository, pick.digest)
     if not m then return nil, err, code end
