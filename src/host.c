@@ -88,20 +88,14 @@ int regsh_docall (lua_State *L, int narg, int nres) {
   return status;
 }
 
-void regsh_message (lua_State *L) {
-  if (lua_type(L, -1) != LUA_TSTRING) {
-    const char *msg = luaL_tolstring(L, -1, NULL);
-    lua_remove(L, -2);
-    (void)msg;
-  }
-}
-
 int regsh_report (lua_State *L, int status) {
   if (status != LUA_OK) {
-    regsh_message(L);
-    fprintf(stderr, "regsh: %s\n", lua_tostring(L, -1));
+    /* the message handler made it a string; errors raised outside a
+    ** handled call (while loading) may still be other values */
+    const char *msg = luaL_tolstring(L, -1, NULL);
+    fprintf(stderr, "regsh: %s\n", msg);
     fflush(stderr);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
   }
   return status;
 }

@@ -28,8 +28,6 @@ void regsh_host_close(lua_State *L);
 int regsh_docall(lua_State *L, int narg, int nres);
 /* print the error on top of the stack as "regsh: msg" if status != LUA_OK */
 int regsh_report(lua_State *L, int status);
-/* [-0, +1, -] push the error message (traceback included) of a failed call */
-void regsh_message(lua_State *L);
 
 /* the REPL of repl.c: read-eval-print on stdin until end of file */
 void regsh_repl(lua_State *L);
