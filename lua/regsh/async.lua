@@ -153,6 +153,13 @@ local function yield_task()
   if signal == cancelled then error(cancelled, 0) end
 end
 
+-- Run the loop until op has news (for waits that cannot yield).
+local function drive_until_notified(op)
+  while not notified[op] do
+    if not turn() and not notified[op] then stuck(tostring(op)) end
+  end
+end
+
 --- Wait until op (a regsh.core op userdata) has news: it finished, or a
 --- repeating op was notified. Returns at once if news came while nobody waited.
 function M.await(op)
@@ -181,11 +188,10 @@ function M.await(op)
     return
   end
   waiting[op] = BLOCKED
-  while not notified[op] do
-    if not turn() and not notified[op] then
-      waiting[op] = nil
-      stuck(tostring(op))
-    end
+  local ok, err = pcall(drive_until_notified, op)
+  if not ok then
+    waiting[op] = nil  -- interrupted (Ctrl-C, an error in a task's code): not waiting any more
+    error(err, 0)
   end
   notified[op] = nil
 end

@@ -131,6 +131,16 @@ describe("regsh.async #disk", function()
     assert.matches("cannot wait for itself", err)
   end)
 
+  it("reports a blocking wait that nothing can end, and can wait on the op again", function()
+    local op = loop.signal("SIGUSR2")  -- watchers do not keep the loop alive
+    local ok, err = pcall(async.await, op)
+    assert.is_false(ok)
+    assert.matches("^deadlock: waiting for regsh.signal", err)
+    ok, err = pcall(async.await, op)
+    assert.matches("^deadlock: ", err)  -- not "already being waited for"
+    op:close()
+  end)
+
   it("runs a signal handler as a task on each delivery", function()
     local got = {}
     local watcher = async.on_signal("SIGUSR1", function(name) got[#got + 1] = name end)
