@@ -13,7 +13,12 @@ local policy = {
 
 local host = arg[1] or error("usage: regsh autopurge.lua HOST [--apply]", 0)
 local apply = arg[2] == "--apply"
-local reg = regsh.registry.open(host, {dry_run = not apply})
+-- the client logs each refused write as "would ..."; this script prints its
+-- own line per tag, so only warnings (retries) go to stderr
+local function warnings_only(level, message)
+  if level == "warn" or level == "error" then io.stderr:write("regsh: ", level, ": ", message, "\n") end
+end
+local reg = regsh.registry.open(host, {dry_run = not apply, log = warnings_only})
 
 local function epoch(created)
   local y, mo, d, h, mi, s = tostring(created):match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
