@@ -919,11 +919,18 @@ describe("registry CLI commands", function()
 
   it("asks on a terminal for the user name and the password, which it does not echo", function()
     local config_dir = home .. "/prompted"
-    -- script(1) gives regsh a terminal; the password is typed after the
-    -- prompt, as a person would, so that echo is already off
-    local line = "(printf 'carol\\n'; sleep 1; printf '%s\\n' " .. support.shell_quote(PASSWORD)
-      .. ") | DOCKER_CONFIG=" .. config_dir .. " REGISTRY_AUTH_FILE=" .. home .. "/none.json "
-      .. "script -qec " .. support.shell_quote(bin .. " login " .. auth_server.host) .. " /dev/null"
+    -- script(1) gives regsh a terminal; the password is typed once the
+    -- prompt shows, as a person would
+    local out_file, fifo = os.tmpname(), os.tmpname()
+    os.remove(fifo)
+    local line = "mkfifo " .. fifo .. "; "
+      .. "(exec 3>" .. fifo .. "; printf 'carol\\n' >&3; "
+      .. "for i in $(seq 1 100); do grep -q 'Password:' " .. out_file .. " && break; sleep 0.1; done; "
+      .. "printf '%s\\n' " .. support.shell_quote(PASSWORD) .. " >&3) & "
+      .. "DOCKER_CONFIG=" .. config_dir .. " REGISTRY_AUTH_FILE=" .. home .. "/none.json "
+      .. "script -qec " .. support.shell_quote(bin .. " login " .. auth_server.host)
+      .. " /dev/null < " .. fifo .. " > " .. out_file .. "; status=$?; wait; rm -f " .. fifo
+      .. "; cat " .. out_file .. "; rm -f " .. out_file .. "; exit $status"
     local p = io.popen(line)
     local out = p:read("a")
     local _, _, status = p:close()

@@ -4,9 +4,10 @@ local flags = require "regsh.cli.registry_flags"
 
 -- Read one line from the terminal on stdin; a secret is read without echo.
 local function ask(prompt, secret)
+  -- echo goes off before the prompt shows, so nothing typed after it is echoed
+  if secret then os.execute("stty -echo 2>/dev/null") end
   io.stderr:write(prompt)
   io.stderr:flush()
-  if secret then os.execute("stty -echo 2>/dev/null") end
   local line = io.stdin:read("l")
   if secret then
     os.execute("stty echo 2>/dev/null")
