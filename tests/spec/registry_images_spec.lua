@@ -202,6 +202,34 @@ describe("registry with podman-pushed images", function()
         .. "sha256-<hex> referrers tag on a registry without the referrers API")
     end)
 
+    it("takes deleted referrers out of the fallback index, and the index when empty", function()
+      local repo = "img/lonely"  -- a subject of its own: no other spec's referrers
+      local sd = assert(content.push_image(r, repo, "v1"))
+      local h = assert(r:head(repo, sd))
+      local s = {mediaType = h.media_type, digest = h.digest, size = h.size}
+      local a = assert(content.push_artifact(r, repo, s, "application/vnd.example.a", "a-bytes"))
+      local b = assert(content.push_artifact(r, repo, s, "application/vnd.example.b", "b-bytes"))
+      local function listed()
+        local out = {}
+        for _, e in ipairs(assert(r:referrers(repo, s.digest))) do out[#out + 1] = e.digest end
+        table.sort(out)
+        return table.concat(out, " ")
+      end
+      local both = {a, b}
+      table.sort(both)
+      assert.equal(table.concat(both, " "), listed())
+      assert.is_true(r:delete(repo, a, {subject = s.digest}))
+      assert.equal(b, listed())
+      -- with subject = true the client reads the subject from the manifest itself
+      assert.is_true(r:delete(repo, b, {subject = true}))
+      assert.equal("", listed())
+      local _, _, code = r:head(repo, "sha256-" .. s.digest:sub(8))
+      assert.equal("ENOTFOUND", code)  -- the emptied index went, and its tag with it
+      assert.equal(sd, assert(r:head(repo, "v1")).digest)  -- the subject stays
+      assert.is_true(r:delete(repo, a, {subject = s.digest}))  -- again: still done
+      assert.has_error(function() r:delete(repo, b, {subject = "not-a-digest"}) end)
+    end)
+
     it("finds a cosign-style sha256-<hex>.sig tag", function()
       local repo = "img/multi-docker"
       local h = assert(r:head(repo, "v1"))

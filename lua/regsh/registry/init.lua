@@ -344,21 +344,39 @@ function Client:put_manifest(repository, reference, content, media_type)
 end
 
 --- DELETE a manifest by digest (every tag on it goes too). A manifest already
---- gone counts as deleted: true.
-function Client:delete(repository, digest)
+--- gone counts as deleted: true. opts.subject (the subject's digest, or true
+--- to look it up first) also takes a deleted referrer out of the subject's
+--- sha256-<hex> fallback index on registries without the referrers API.
+function Client:delete(repository, digest, opts)
   local ok, err, code = names.check_repository(self.host, repository, "delete")
   if ok then ok, err, code = names.check_digest(self.host, repository, digest, "delete") end
   if not ok then return nil, err, code end
+  local subject = opts and opts.subject
+  if subject ~= nil and subject ~= true and not ref.is_digest(subject) then
+    error("delete: option 'subject' must be a digest or true, got " .. tostring(subject), 2)
+  end
   local what = names.display(self.host, repository, digest)
+  if subject == true then  -- find out whether it is a referrer, before it is gone
+    local m
+    m, err, code = self:manifest(repository, digest)
+    if not m then
+      if code == "ENOTFOUND" then return true end
+      return nil, err, code
+    end
+    subject = type(m.subject) == "table" and ref.is_digest(m.subject.digest) and m.subject.digest
+  end
   local res
   res, err, code = self.transport:request({method = "DELETE", what = what,
     path = "/v2/" .. repository .. "/manifests/" .. digest,
     scopes = {names.scope(repository, "pull,delete")}, write = "delete " .. what})
   if not res then return nil, err, code end
-  if res.status == 202 or res.status == 200 or res.status == 204 or res.status == 404 then
-    return true
+  if res.status ~= 202 and res.status ~= 200 and res.status ~= 204 and res.status ~= 404 then
+    return self.transport:status_error(res, what, "delete")
   end
-  return self.transport:status_error(res, what, "delete")
+  if subject then
+    return referrers.forget_in_fallback(self, repository, subject, digest)
+  end
+  return true
 end
 
 --- Remove one tag, leaving the manifest. ENOTSUP where the registry deletes

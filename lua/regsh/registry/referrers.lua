@@ -86,6 +86,32 @@ function M.record_in_fallback(reg, repository, m, raw, media_type, digest)
   return true
 end
 
+--- After a referrer (digest) of subject_digest was deleted, take it out of
+--- the subject's fallback index, the other half of record_in_fallback. An
+--- index left empty is deleted (with it goes its tag). Registries with the
+--- referrers API have no such index: nothing to do. Returns true | fail.
+function M.forget_in_fallback(reg, repository, subject_digest, digest)
+  local index, err, code = reg:manifest(repository, M.fallback_tag(subject_digest))
+  if not index then
+    if code == "ENOTFOUND" then return true end
+    return nil, err, code
+  end
+  if not manifest.is_index(index.media_type) then return true end
+  local entries, removed = {}, false
+  for _, d in ipairs(index.manifests or {}) do
+    if d.digest == digest then removed = true else entries[#entries + 1] = d end
+  end
+  if not removed then return true end
+  if #entries == 0 then return reg:delete(repository, index.digest) end
+  local updated = reg.json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
+                                   manifests = reg.json.array(entries)})
+  local ok
+  ok, err, code = reg:put_manifest(repository, M.fallback_tag(subject_digest), updated,
+    manifest.OCI_INDEX)
+  if not ok then return nil, err, code end
+  return true
+end
+
 --- Descriptors of the manifests whose subject is subject_digest, optionally
 --- only those of artifact_type.
 function M.list(reg, repository, subject_digest, artifact_type)
