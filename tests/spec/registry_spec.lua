@@ -777,12 +777,7 @@ describe("registry CLI commands", function()
   local PASSWORD = "cli-pass-word-77"
   local server, auth_server, reg, digest_v1, home
 
-  local bin = os.getenv("REGSH_BIN")
-  if not bin or bin == "" then
-    local p = io.popen("readlink /proc/" .. support.pid() .. "/exe")
-    bin = p:read("l")
-    p:close()
-  end
+  local bin = require "support.bin_path"  -- the regsh under test (tests/helper.lua)
 
   -- Run regsh with args through a shell; returns stdout, stderr, exit status.
   local function regsh_cli(args, env, stdin)
