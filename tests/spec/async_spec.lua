@@ -237,12 +237,10 @@ describe("tasks at the end of a script", function()
   end)
 
   it("unwinds on SIGTERM so that child processes are killed, and exits 1", function()
-    local pidfile, scriptfile = os.tmpname(), os.tmpname()
-    local sf = assert(io.open(scriptfile, "w"))
-    sf:write("local p = regsh.proc.spawn{'sleep', '30'}\n",
-      "local f = io.open(", string.format("%q", pidfile), ", 'w') f:write(p:pid()) f:close()\n",
-      "p:wait()\n")
-    sf:close()
+    local pidfile = os.tmpname()
+    local scriptfile = cmd.temp_file("local p = regsh.proc.spawn{'sleep', '30'}\n"
+      .. "local f = io.open(" .. string.format("%q", pidfile) .. ", 'w') f:write(p:pid()) f:close()\n"
+      .. "p:wait()\n")
     local _, _, err = cmd.sh("sh -c '" .. cmd.bin .. " " .. scriptfile .. " & pid=$!; sleep 0.5; "
       .. "kill -TERM $pid; wait $pid; echo status=$? >&2'")
     os.remove(scriptfile)

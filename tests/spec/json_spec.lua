@@ -4,13 +4,7 @@
 local json = require "regsh.json"
 local yaml = require "regsh.yaml"
 
-local function temp_file(content)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(content)
-  f:close()
-  return path
-end
+local temp_file = require("support.cmd").temp_file
 
 describe("regsh.json reference examples #disk", function()
   it("runs every Lua example in docs/reference/json-yaml.md", function()

@@ -2,13 +2,7 @@
 -- compatibility, subcommand dispatch, exit statuses, the REPL.
 local cmd = require "support.cmd"
 
-local function tmpfile(content)
-  local name = os.tmpname()
-  local f = assert(io.open(name, "w"))
-  f:write(content)
-  f:close()
-  return name
-end
+local tmpfile = cmd.temp_file
 
 describe("regsh command line #disk", function()
   it("prints versions of regsh and the libraries it embeds", function()

@@ -8,6 +8,15 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+--- A new temporary file holding content; returns its path (the caller removes it).
+function M.temp_file(content)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+  return path
+end
+
 --- Run a shell command line; returns stdout, exit status, stderr.
 function M.sh(line, stdin)
   local errfile = os.tmpname()
