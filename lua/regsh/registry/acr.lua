@@ -1,6 +1,8 @@
 -- regsh.registry.acr: Azure Container Registry's own API (/acr/v1/...): tags
 -- and manifests with their timestamps and lock attributes, tag delete, and
 -- lock/unlock (PATCH of changeableAttributes). See shared purge.md §1.8.
+-- Its functions take the internal layer (layer.lua), not the client.
+local json = require "regsh.json"
 local listing = require "regsh.registry.listing"
 local names = require "regsh.registry.names"
 local ref = require "regsh.registry.ref"
@@ -47,31 +49,31 @@ end
 
 -- A pager over /acr/v1/<repo>/<collection> ("_tags" or "_manifests") whose
 -- pages are arrays under `key`, each item turned into an entry by map.
-local function metadata_pager(reg, repository, collection, key, opts, map)
+local function metadata_pager(layer, repository, collection, key, opts, map)
   opts = opts or {}
-  return mapped(listing.pager(reg.transport, {
-    path = listing.first_path("/acr/v1/" .. repository .. "/" .. collection, reg.page_size,
+  return mapped(listing.pager(layer.transport, {
+    path = listing.first_path("/acr/v1/" .. repository .. "/" .. collection, layer.page_size,
       {{"orderby", opts.orderby}}),
-    key = key, what = names.display(reg.host, repository), missing = "ENOTFOUND",
+    key = key, what = names.display(layer.host, repository), missing = "ENOTFOUND",
     scopes = {names.scope(repository, "metadata_read")},
   }), map)
 end
 
---- A pager over /acr/v1/<repo>/_tags (entries like reg:tags, plus attributes).
+--- A pager over /acr/v1/<repo>/_tags (entries like layer:tags, plus attributes).
 --- opts.orderby: "timedesc" | "timeasc"; the Link cursor is opaque then (acr-cli #72).
-function M.tag_pager(reg, repository, opts)
-  return metadata_pager(reg, repository, "_tags", "tags", opts, tag_entry)
+function M.tag_pager(layer, repository, opts)
+  return metadata_pager(layer, repository, "_tags", "tags", opts, tag_entry)
 end
 
 --- A pager over /acr/v1/<repo>/_manifests.
-function M.manifest_pager(reg, repository, opts)
-  return metadata_pager(reg, repository, "_manifests", "manifests", opts, manifest_entry)
+function M.manifest_pager(layer, repository, opts)
+  return metadata_pager(layer, repository, "_manifests", "manifests", opts, manifest_entry)
 end
 
 --- DELETE /acr/v1/<repo>/_tags/<tag>: true (also when the tag is already gone).
-function M.untag(reg, repository, tag)
-  local what = names.display(reg.host, repository, tag)
-  local res, err, code = reg.transport:request({method = "DELETE", what = what,
+function M.untag(layer, repository, tag)
+  local what = names.display(layer.host, repository, tag)
+  local res, err, code = layer:write({method = "DELETE", what = what,
     path = "/acr/v1/" .. repository .. "/_tags/" .. tag,
     scopes = {names.scope(repository, "delete")}, write = "untag " .. what})
   if not res then return nil, err, code end
@@ -79,38 +81,43 @@ function M.untag(reg, repository, tag)
   if res.status == 200 or res.status == 202 or res.status == 204 or res.status == 404 then
     return true
   end
-  return reg.transport:status_error(res, what, "untag")
+  return layer.transport:status_error(res, what, "untag")
 end
 
 local lock_fields = {
   deleteEnabled = true, writeEnabled = true, readEnabled = true, listEnabled = true,
 }
 
---- PATCH the changeable attributes of a tag or a manifest (by digest).
-function M.lock(reg, repository, tag_or_digest, attributes)
+--- Raise unless attributes is a table of known lock attributes to booleans
+--- (the client checks lock's argument #3 with it).
+function M.check_attributes(attributes, level)
   if type(attributes) ~= "table" then
     error("bad argument #3 to 'lock' (table of attributes expected, got "
-      .. type(attributes) .. ")", 3)
+      .. type(attributes) .. ")", level)
   end
   for key, value in pairs(attributes) do
     if not lock_fields[key] then
-      error("bad argument #3 to 'lock' (unknown attribute '" .. tostring(key) .. "')", 3)
+      error("bad argument #3 to 'lock' (unknown attribute '" .. tostring(key) .. "')", level)
     end
     if type(value) ~= "boolean" then
-      error("bad argument #3 to 'lock' (attribute '" .. key .. "' must be a boolean)", 3)
+      error("bad argument #3 to 'lock' (attribute '" .. key .. "' must be a boolean)", level)
     end
   end
+end
+
+--- PATCH the changeable attributes of a tag or a manifest (by digest).
+function M.lock(layer, repository, tag_or_digest, attributes)
   local kind = ref.is_digest(tag_or_digest) and "_manifests" or "_tags"
-  local what = names.display(reg.host, repository, tag_or_digest)
-  local res, err, code = reg.transport:request({method = "PATCH", what = what,
+  local what = names.display(layer.host, repository, tag_or_digest)
+  local res, err, code = layer:write({method = "PATCH", what = what,
     path = "/acr/v1/" .. repository .. "/" .. kind .. "/" .. tag_or_digest,
     headers = {["Content-Type"] = "application/json"},
-    body = reg.json.encode(attributes),
+    body = json.encode(attributes),
     scopes = {names.scope(repository, "metadata_write")},
-    write = "change the attributes of " .. what .. " to " .. reg.json.encode(attributes)})
+    write = "change the attributes of " .. what .. " to " .. json.encode(attributes)})
   if not res then return nil, err, code end
   if res.status == 200 or res.status == 204 then return true end
-  return reg.transport:status_error(res, what, "lock")
+  return layer.transport:status_error(res, what, "lock")
 end
 
 return M

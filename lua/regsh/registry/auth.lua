@@ -6,6 +6,7 @@
 local base64 = require "regsh.registry.base64"
 local challenge = require "regsh.registry.challenge"
 local credentials = require "regsh.registry.credentials"
+local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
 local url = require "regsh.registry.url"
 
@@ -16,13 +17,12 @@ Auth.__index = Auth
 Auth.__name = "regsh.registry.auth"
 
 --- new{host, resolve = function() -> credential|nil, warnings, send = function(req)
---- -> res|nil,err,code (no auth added), json, log, now}
+--- -> res|nil,err,code (no auth added), log, now}
 function M.new(cfg)
   return setmetatable({
     host = cfg.host,
     resolve_credentials = cfg.resolve,
     send = cfg.send,
-    json = cfg.json,
     log = cfg.log or function() end,
     now = cfg.now or os.time,
     scheme = nil,          -- "basic" | "bearer" once a challenge said so
@@ -113,7 +113,7 @@ local function lifetime(self, answer, token)
   if seconds and seconds > 0 then return seconds end
   local payload = token:match("^[%w_-]+%.([%w_-]+)%.")
   if payload then
-    local claims = self.json.decode(base64.decode(payload) or "")
+    local claims = json.decode(base64.decode(payload) or "")
     if type(claims) == "table" and tonumber(claims.exp) then
       return math.max(0, tonumber(claims.exp) - self.now())
     end
@@ -133,7 +133,7 @@ end
 
 -- The token endpoint's error, e.g. {"errors":[{"message":...}]} or {"error_description":...}.
 local function token_error(self, res)
-  local answer = self.json.decode(res.body or "")
+  local answer = json.decode(res.body or "")
   if type(answer) ~= "table" then return "" end
   local e = type(answer.errors) == "table" and answer.errors[1]
   local detail = (type(e) == "table" and (e.message or e.code)) or answer.error_description
@@ -174,7 +174,7 @@ function Auth:fetch_token(scopes)
     return nil, string.format("EHTTP: %s: the token service %s answered HTTP %d%s",
       self.host, b.realm, res.status, token_error(self, res)), "EHTTP"
   end
-  local answer = self.json.decode(res.body or "")
+  local answer = json.decode(res.body or "")
   local token = type(answer) == "table" and (answer.token or answer.access_token)
   if type(token) ~= "string" or token == "" then
     return nil, string.format("EPROTO: %s: the token service %s answered without a token",

@@ -2,7 +2,9 @@
 -- configs and layers) from one repository to another, in one registry
 -- (blobs mounted) or across registries (blobs streamed through a temp file
 -- when large). Reads everything first, so dry-run can say what it would do.
+-- src and dst are internal layers (layer.lua), not clients.
 local async = require "regsh.async"
+local graph = require "regsh.registry.graph"
 local manifest = require "regsh.registry.manifest"
 local ref = require "regsh.registry.ref"
 
@@ -11,31 +13,21 @@ local M = {}
 -- blobs bigger than this go through a temporary file, not memory
 local IN_MEMORY_LIMIT = 32 * 1024 * 1024
 
--- Walk the graph from the top manifest: manifests in the order to put them
--- (children before their index) and the blobs to copy, each once.
+-- The manifests in the order to put them (children before their index) and
+-- the blobs to copy, each once, from the walk of the top manifest's graph.
 local function plan(src, repository, top)
   local manifests, blobs, seen = {}, {}, {}
-  local function visit(m)
+  local ok, err, code = graph.walk(src, repository, top, function(m)
+    manifests[#manifests + 1] = m
     for _, r in ipairs(manifest.references(m)) do
       local d = r.descriptor
-      if r.kind == "manifest" and not seen[d.digest] then
-        seen[d.digest] = true
-        local child, err, code = src:manifest(repository, d.digest)
-        if not child then return nil, err, code end
-        local ok
-        ok, err, code = visit(child)
-        if not ok then return nil, err, code end
-        manifests[#manifests + 1] = child
-      elseif (r.kind == "config" or r.kind == "layer") and not seen[d.digest] then
+      if (r.kind == "config" or r.kind == "layer") and not seen[d.digest] then
         seen[d.digest] = true
         blobs[#blobs + 1] = d
       end
     end
-    return true
-  end
-  local ok, err, code = visit(top)
+  end, {referrers = false})
   if not ok then return nil, err, code end
-  manifests[#manifests + 1] = top
   return {manifests = manifests, blobs = blobs}
 end
 
@@ -99,17 +91,15 @@ function M.copy(src, src_string, dst, dst_string)
   local description = string.format("copy %s/%s to %s/%s (%d manifest(s), %d blob(s))", src.host,
     s:local_string(), dst.host, d.repository .. (d.tag and (":" .. d.tag) or ("@" .. top.digest)),
     #p.manifests, #p.blobs)
-  if dst.dry_run then
-    dst.transport:log("info", "would " .. description)
-    return nil, "EDRYRUN: would " .. description, "EDRYRUN"
-  end
   local ok
+  ok, err, code = dst:gate(description)
+  if not ok then return nil, err, code end
   ok, err, code = copy_blobs(src, s.repository, dst, d.repository, p.blobs, dst.concurrency)
   if not ok then return nil, err, code end
   for i, m in ipairs(p.manifests) do
     local target = (i == #p.manifests and d.tag) or m.digest
     local put
-    put, err, code = dst:put_manifest(d.repository, target, m.raw, m.media_type)
+    put, err, code = dst:put_manifest(d.repository, target, m.raw, m.media_type, m)
     if not put then return nil, err, code end
   end
   return top.digest

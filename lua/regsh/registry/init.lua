@@ -1,22 +1,20 @@
 -- regsh.registry: the OCI Distribution client scripts use. open() makes a
--- client for one registry host; its methods list, read and write manifests,
--- tags and blobs. The protocol work lives in the neighbouring files:
--- transport (requests, retries, dry-run), auth, credentials, listing,
--- manifest, blob, copy, referrers, acr. Contract: docs/reference/registry.md.
+-- client for one registry host; its methods check their arguments (misuse
+-- raises, bad names fail with EREF) and dispatch to the internal layer
+-- (layer.lua), which does the wire work with blob, referrers, acr, listing
+-- and transport; copy.lua and graph.lua work on layers too.
+-- Contract: docs/reference/registry.md.
 local acr = require "regsh.registry.acr"
-local auth = require "regsh.registry.auth"
-local blob = require "regsh.registry.blob"
 local copy = require "regsh.registry.copy"
 local credentials = require "regsh.registry.credentials"
-local async = require "regsh.async"
+local graph = require "regsh.registry.graph"
+local json = require "regsh.json"
+local layer = require "regsh.registry.layer"
 local listing = require "regsh.registry.listing"
 local manifest = require "regsh.registry.manifest"
 local names = require "regsh.registry.names"
 local redact = require "regsh.registry.redact"
 local ref = require "regsh.registry.ref"
-local referrers = require "regsh.registry.referrers"
-local retry = require "regsh.registry.retry"
-local transport = require "regsh.registry.transport"
 
 local M = {}
 
@@ -76,6 +74,8 @@ end
 
 local Client = {}
 Client.__index = Client
+-- client -> its layer, kept out of the client so scripts see only the contract
+local layers = setmetatable({}, {__mode = "k"})
 Client.__name = "regsh.registry"
 
 function Client:__tostring()
@@ -96,150 +96,86 @@ function M.open(host, opts)
     return nil, string.format("EREF: %s: plain HTTP to a host that is not loopback needs "
       .. "insecure = true (--insecure)", host), "EREF"
   end
-  local log = opts.log or default_log
+  local wire = layer.new({host = parsed, opts = opts, plain_allowed = plain_allowed,
+                         log = opts.log or default_log})
+  -- the documented read-only fields; transport is there for the specs, which
+  -- stand in for the network (transport.http) and the clock
   local self = setmetatable({
-    host = parsed.host,
-    dry_run = opts.dry_run == true,
-    page_size = opts.page_size,
-    concurrency = opts.concurrency or 8,
-    json = require "regsh.json",
+    host = wire.host, dry_run = wire.dry_run, page_size = wire.page_size,
+    concurrency = wire.concurrency, is_acr = wire.is_acr, transport = wire.transport,
   }, Client)
-  if opts.acr ~= nil then self.is_acr = opts.acr else self.is_acr = acr.detect(parsed.host) end
-  local cred_opts = {username = opts.username, password = opts.password,
-                     docker_config = opts.docker_config, auth_file = opts.auth_file}
-  local t
-  local authenticator = auth.new({
-    host = parsed.host, json = self.json,
-    resolve = function() return credentials.resolve(parsed.host, cred_opts) end,
-    send = function(req) return t:send(req, parsed.host .. " token") end,
-    log = function(level, message) t:log(level, message) end,
-  })
-  t = transport.new({
-    host = parsed.host, api_host = parsed.api_host, scheme = parsed.scheme,
-    plain_allowed = plain_allowed,
-    insecure = opts.insecure, ca_file = opts.ca_file, timeout = opts.timeout or 60,
-    user_agent = opts.user_agent, dry_run = self.dry_run,
-    policy = retry.new({retries = opts.retries, backoff = opts.backoff}),
-    limiter = async.semaphore(self.concurrency), auth = authenticator, log_fn = log,
-    json = self.json,
-  })
-  self.transport = t
+  layers[self] = wire
   return self
 end
 
 --- Whether the registry answers and accepts the credentials: GET /v2/ with
 --- auth. true | fail (EAUTH for bad credentials).
 function Client:ping()
-  local res, err, code = self.transport:request({method = "GET", path = "/v2/", what = self.host,
-    scopes = {}})
+  local t = layers[self].transport
+  local res, err, code = t:request({method = "GET", path = "/v2/", what = self.host, scopes = {}})
   if not res then return nil, err, code end
-  if res.status ~= 200 then return self.transport:status_error(res, self.host, "ping") end
+  if res.status ~= 200 then return t:status_error(res, self.host, "ping") end
   return true
+end
+
+local function matching(pattern)
+  return pattern and function(name) return name:find(pattern) ~= nil end
 end
 
 --- Repository names (all pages), those matching the Lua pattern when given.
 function Client:repositories(pattern)
-  return listing.collect(self:_catalog_pager(), pattern and function(name)
-    return name:find(pattern) ~= nil
-  end)
+  return listing.collect(layers[self]:catalog_pager(), matching(pattern))
 end
 
 --- Iterator over repository names, page by page; raises "CODE: detail" on failure.
 function Client:each_repository(pattern)
-  return listing.each(self:_catalog_pager(), pattern and function(name)
-    return name:find(pattern) ~= nil
-  end)
-end
-
-function Client:_catalog_pager()
-  return listing.pager(self.transport, {
-    path = listing.first_path("/v2/_catalog", self.page_size), key = "repositories",
-    what = self.host .. " catalog", missing = "ENOTSUP", scopes = {names.CATALOG_SCOPE},
-  })
-end
-
-function Client:_tag_pager(repository)
-  if self.is_acr then return acr.tag_pager(self, repository) end
-  local pager = listing.pager(self.transport, {
-    path = listing.first_path("/v2/" .. repository .. "/tags/list", self.page_size), key = "tags",
-    what = names.display(self.host, repository), missing = "ENOTFOUND",
-    scopes = {names.scope(repository, "pull")},
-  })
-  return function()
-    local page, err, code = pager()
-    if not page then return nil, err, code end
-    local entries = {}
-    for i, name in ipairs(page) do entries[i] = {name = name} end
-    return entries
-  end
+  return listing.each(layers[self]:catalog_pager(), matching(pattern))
 end
 
 --- Tags of a repository: array of {name, digest?, created?, updated?, locked?}.
 function Client:tags(repository)
   local ok, err, code = names.check_repository(self.host, repository, "tags")
   if not ok then return nil, err, code end
-  return listing.collect(self:_tag_pager(repository))
+  return listing.collect(layers[self]:tag_pager(repository))
 end
 
 --- Iterator over tag entries, page by page; raises on failure.
 function Client:each_tag(repository)
   local ok, err = names.check_repository(self.host, repository, "each_tag")
   if not ok then error(err, 2) end
-  return listing.each(self:_tag_pager(repository))
+  return listing.each(layers[self]:tag_pager(repository))
+end
+
+-- Check a (repository, tag-or-digest) pair of arguments for method fname;
+-- misuse is blamed on the method's caller (level 4, past this helper).
+local function check_pair(self, repository, reference, fname)
+  local ok, err, code = names.check_repository(self.host, repository, fname, 1, 4)
+  if ok then
+    ok, err, code = names.check_reference(self.host, repository, reference, fname, 2, 4)
+  end
+  return ok, err, code
+end
+
+-- The same for a (repository, digest) pair.
+local function check_digest_pair(self, repository, digest, fname)
+  local ok, err, code = names.check_repository(self.host, repository, fname, 1, 4)
+  if ok then ok, err, code = names.check_digest(self.host, repository, digest, fname, 2, 4) end
+  return ok, err, code
 end
 
 --- The manifest of repository:reference, decoded, with digest, media_type,
 --- size and raw (the exact bytes) added; verified against its digest.
 function Client:manifest(repository, reference)
-  local ok, err, code = names.check_repository(self.host, repository, "manifest")
-  if ok then ok, err, code = names.check_reference(self.host, repository, reference, "manifest") end
+  local ok, err, code = check_pair(self, repository, reference, "manifest")
   if not ok then return nil, err, code end
-  local what = names.display(self.host, repository, reference)
-  local res
-  res, err, code = self.transport:request({method = "GET", what = what,
-    path = "/v2/" .. repository .. "/manifests/" .. reference,
-    headers = {Accept = manifest.ACCEPT}, max_body = manifest.MAX_SIZE,
-    scopes = {names.scope(repository, "pull")}})
-  if not res then return nil, err, code end
-  if res.status ~= 200 then return self.transport:status_error(res, what, "manifest") end
-  local digest
-  digest, err, code = manifest.verify(res.body, what, ref.is_digest(reference) and reference or nil,
-    res.headers["docker-content-digest"])
-  if not digest then return nil, err, code end
-  local m
-  m, err, code = manifest.decode(res.body, res.headers["content-type"], what, self.json)
-  if not m then return nil, err, code end
-  m.digest = digest
-  return m
+  return layers[self]:manifest(repository, reference)
 end
 
 --- HEAD a manifest: {digest, media_type, size} | fail (ENOTFOUND when absent).
 function Client:head(repository, reference)
-  local ok, err, code = names.check_repository(self.host, repository, "head")
-  if ok then ok, err, code = names.check_reference(self.host, repository, reference, "head") end
+  local ok, err, code = check_pair(self, repository, reference, "head")
   if not ok then return nil, err, code end
-  local what = names.display(self.host, repository, reference)
-  local res
-  res, err, code = self.transport:request({method = "HEAD", what = what,
-    path = "/v2/" .. repository .. "/manifests/" .. reference,
-    headers = {Accept = manifest.ACCEPT}, scopes = {names.scope(repository, "pull")}})
-  if not res then return nil, err, code end
-  if res.status ~= 200 then return self.transport:status_error(res, what, "manifest") end
-  local digest = res.headers["docker-content-digest"]
-  if not ref.is_digest(digest) then
-    -- some registries leave the digest off HEAD answers: GET tells it
-    local m
-    m, err, code = self:manifest(repository, reference)
-    if not m then return nil, err, code end
-    return {digest = m.digest, media_type = m.media_type, size = m.size}
-  end
-  if ref.is_digest(reference) and digest ~= reference then
-    return self.transport:fail("EDIGEST",
-      string.format("%s: Docker-Content-Digest says %s", what, digest))
-  end
-  local ctype = res.headers["content-type"]
-  return {digest = digest, media_type = ctype and ctype:match("^%s*([^;%s]+)"),
-          size = tonumber(res.headers["content-length"])}
+  return layers[self]:head(repository, reference)
 end
 
 --- The image config a manifest points at, decoded. manifest_or_reference: a
@@ -257,90 +193,45 @@ function Client:config(repository, manifest_or_reference, opts)
     end
     want = {os = os_name, architecture = arch}
   end
-  local m, err, code = manifest_or_reference
+  local m = manifest_or_reference
+  local ok, err, code
+  if type(m) == "table" then
+    ok, err, code = names.check_repository(self.host, repository, "config")
+  else
+    ok, err, code = check_pair(self, repository, m, "config")
+  end
+  if not ok then return nil, err, code end
+  local wire = layers[self]
   if type(m) ~= "table" then
-    m, err, code = self:manifest(repository, m)
+    m, err, code = wire:manifest(repository, m)
     if not m then return nil, err, code end
   end
-  if manifest.is_index(m.media_type) then
-    local pick = manifest.pick_platform(m, want)
-    local p = pick and pick.platform or {}
-    if want and (p.os ~= want.os or p.architecture ~= want.architecture) then pick = nil end
-    if not pick then
-      return nil, string.format("ENOTFOUND: %s: the index lists no %s image",
-        names.display(self.host, repository, m.digest), platform or "runnable"), "ENOTFOUND"
-    end
-    m, err, code = self:manifest(repository, pick.digest)
-    if not m then return nil, err, code end
-  end
-  local what = names.display(self.host, repository, m.digest)
-  if type(m.config) ~= "table" or not ref.is_digest(m.config.digest) then
-    return nil, "EPROTO: " .. what .. ": the manifest has no config descriptor", "EPROTO"
-  end
-  local data
-  data, err, code = self:blob_get(repository, m.config.digest)
-  if not data then return nil, err, code end
-  local config
-  config, err = self.json.decode(data)
-  if type(config) ~= "table" then
-    return nil, string.format("EPROTO: %s: the image config is not a JSON object (%s)", what,
-      tostring(err)), "EPROTO"
-  end
-  return config
+  return wire:config(repository, m, want, platform)
 end
 
 --- PUT a manifest (raw bytes or a table to encode) under a tag or its digest.
 --- Returns its digest. A manifest with a subject, on a registry without the
 --- referrers API, is also added to the subject's sha256-<hex> fallback index.
 function Client:put_manifest(repository, reference, content, media_type)
-  local ok, err, code = names.check_repository(self.host, repository, "put_manifest")
-  if ok then
-    ok, err, code = names.check_reference(self.host, repository, reference, "put_manifest")
-  end
+  local ok, err, code = check_pair(self, repository, reference, "put_manifest")
   if not ok then return nil, err, code end
-  local raw = content
+  local raw, decoded = content, nil
   if type(content) == "table" then
-    raw = self.json.encode(content)
+    raw, decoded = json.encode(content), content
     media_type = media_type or content.mediaType
   elseif type(content) ~= "string" then
     error("bad argument #3 to 'put_manifest' (string or table expected, got "
       .. type(content) .. ")", 2)
   end
   if media_type == nil then
-    local decoded = self.json.decode(raw)
+    decoded = json.decode(raw)
     media_type = type(decoded) == "table" and manifest.media_type_of(decoded) or nil
   end
-  local what = names.display(self.host, repository, reference)
   if type(media_type) ~= "string" then
-    return nil, "EPROTO: " .. what .. ": the manifest's media type is unknown (pass media_type)",
-      "EPROTO"
+    return nil, "EPROTO: " .. names.display(self.host, repository, reference)
+      .. ": the manifest's media type is unknown (pass media_type)", "EPROTO"
   end
-  local digest = require("regsh.digest").string(raw)
-  if ref.is_digest(reference) and reference ~= digest then
-    return nil, string.format("EDIGEST: %s: the manifest has digest %s", what, digest), "EDIGEST"
-  end
-  local res
-  res, err, code = self.transport:request({method = "PUT", what = what,
-    path = "/v2/" .. repository .. "/manifests/" .. reference, body = raw,
-    headers = {["Content-Type"] = media_type}, scopes = {names.scope(repository, "pull,push")},
-    write = string.format("put manifest %s (%s)", what, digest)})
-  if not res then return nil, err, code end
-  if res.status ~= 201 and res.status ~= 200 and res.status ~= 202 then
-    return self.transport:status_error(res, what, "put manifest")
-  end
-  local stored = res.headers["docker-content-digest"]
-  if stored and ref.is_digest(stored) and stored:match("^sha256:") and stored ~= digest then
-    return nil, string.format("EDIGEST: %s: the registry stored the manifest as %s, not %s", what,
-      stored, digest), "EDIGEST"
-  end
-  local decoded = type(content) == "table" and content or self.json.decode(raw)
-  local subject = type(decoded) == "table" and decoded.subject
-  if type(subject) == "table" and ref.is_digest(subject.digest)
-     and not res.headers["oci-subject"] then
-    ok, err, code = referrers.record_in_fallback(self, repository, decoded, raw, media_type, digest)
-    if not ok then return nil, err, code end
-  end
-  return digest
+  return layers[self]:put_manifest(repository, reference, raw, media_type, decoded)
 end
 
 --- DELETE a manifest by digest (every tag on it goes too). A manifest already
@@ -348,35 +239,13 @@ end
 --- to look it up first) also takes a deleted referrer out of the subject's
 --- sha256-<hex> fallback index on registries without the referrers API.
 function Client:delete(repository, digest, opts)
-  local ok, err, code = names.check_repository(self.host, repository, "delete")
-  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "delete") end
+  local ok, err, code = check_digest_pair(self, repository, digest, "delete")
   if not ok then return nil, err, code end
   local subject = opts and opts.subject
   if subject ~= nil and subject ~= true and not ref.is_digest(subject) then
     error("delete: option 'subject' must be a digest or true, got " .. tostring(subject), 2)
   end
-  local what = names.display(self.host, repository, digest)
-  if subject == true then  -- find out whether it is a referrer, before it is gone
-    local m
-    m, err, code = self:manifest(repository, digest)
-    if not m then
-      if code == "ENOTFOUND" then return true end
-      return nil, err, code
-    end
-    subject = type(m.subject) == "table" and ref.is_digest(m.subject.digest) and m.subject.digest
-  end
-  local res
-  res, err, code = self.transport:request({method = "DELETE", what = what,
-    path = "/v2/" .. repository .. "/manifests/" .. digest,
-    scopes = {names.scope(repository, "pull,delete")}, write = "delete " .. what})
-  if not res then return nil, err, code end
-  if res.status ~= 202 and res.status ~= 200 and res.status ~= 204 and res.status ~= 404 then
-    return self.transport:status_error(res, what, "delete")
-  end
-  if subject then
-    return referrers.forget_in_fallback(self, repository, subject, digest)
-  end
-  return true
+  return layers[self]:delete(repository, digest, subject)
 end
 
 --- Remove one tag, leaving the manifest. ENOTSUP where the registry deletes
@@ -391,38 +260,21 @@ function Client:untag(repository, tag)
     err = string.format("EREF: %s: not a valid tag", names.display(self.host, repository, tag))
   end
   if not ok then return nil, err, code end
-  if self.is_acr then return acr.untag(self, repository, tag) end
-  local what = names.display(self.host, repository, tag)
-  local res
-  res, err, code = self.transport:request({method = "DELETE", what = what,
-    path = "/v2/" .. repository .. "/manifests/" .. tag,
-    scopes = {names.scope(repository, "pull,delete")}, write = "untag " .. what})
-  if not res then return nil, err, code end
-  if res.status == 202 or res.status == 200 or res.status == 204 then return true end
-  if res.status == 400 or res.status == 405 or res.status == 501 then
-    local answer = self.transport:registry_error(res)
-    return nil, string.format("ENOTSUP: untag %s: %s does not delete tags, only manifests by "
-      .. "digest (HTTP %d%s); deleting the digest removes every tag on it", what, self.host,
-      res.status, answer ~= "" and (", " .. answer) or ""), "ENOTSUP"
-  end
-  if res.status == 404 then return true end
-  return self.transport:status_error(res, what, "untag")
+  return layers[self]:untag(repository, tag)
 end
 
 --- HEAD a blob: {digest, size} | fail.
 function Client:blob_head(repository, digest)
-  local ok, err, code = names.check_repository(self.host, repository, "blob_head")
-  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "blob_head") end
+  local ok, err, code = check_digest_pair(self, repository, digest, "blob_head")
   if not ok then return nil, err, code end
-  return blob.head(self, repository, digest)
+  return layers[self]:blob_head(repository, digest)
 end
 
 --- GET a blob (verified): the bytes, or true with opts.output = path.
 function Client:blob_get(repository, digest, opts)
-  local ok, err, code = names.check_repository(self.host, repository, "blob_get")
-  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "blob_get") end
+  local ok, err, code = check_digest_pair(self, repository, digest, "blob_get")
   if not ok then return nil, err, code end
-  return blob.get(self, repository, digest, opts)
+  return layers[self]:blob_get(repository, digest, opts)
 end
 
 --- Upload a blob (string or {path=}); returns its digest. opts.chunk_size: chunked.
@@ -436,17 +288,16 @@ function Client:blob_upload(repository, data, opts)
      and (math.type(opts.chunk_size) ~= "integer" or opts.chunk_size < 1) then
     error("bad argument #3 to 'blob_upload' (chunk_size must be an integer >= 1)", 2)
   end
-  return blob.upload(self, repository, data, opts)
+  return layers[self]:blob_upload(repository, data, opts)
 end
 
 --- Mount a blob from another repository of this registry: true, or false when
 --- the registry would not mount it.
 function Client:blob_mount(repository, digest, from_repository)
-  local ok, err, code = names.check_repository(self.host, repository, "blob_mount")
-  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "blob_mount") end
+  local ok, err, code = check_digest_pair(self, repository, digest, "blob_mount")
   if ok then ok, err, code = names.check_repository(self.host, from_repository, "blob_mount", 3) end
   if not ok then return nil, err, code end
-  return blob.mount(self, repository, digest, from_repository)
+  return layers[self]:blob_mount(repository, digest, from_repository)
 end
 
 --- Copy an image within this registry, or to opts.to (another client).
@@ -456,15 +307,32 @@ function Client:copy(src, dst, opts)
   end
   local to = opts and opts.to or self
   if getmetatable(to) ~= Client then error("copy: option 'to' must be a registry client", 2) end
-  return copy.copy(self, src, to, dst)
+  return copy.copy(layers[self], src, layers[to], dst)
 end
 
 --- Descriptors of the artifacts referring to repository@digest.
 function Client:referrers(repository, digest, artifact_type)
-  local ok, err, code = names.check_repository(self.host, repository, "referrers")
-  if ok then ok, err, code = names.check_digest(self.host, repository, digest, "referrers") end
+  local ok, err, code = check_digest_pair(self, repository, digest, "referrers")
   if not ok then return nil, err, code end
-  return referrers.list(self, repository, digest, artifact_type)
+  return layers[self]:referrers(repository, digest, artifact_type)
+end
+
+--- Walk the manifest graph from repository:reference (index children, then
+--- referrers, each manifest once): visit(manifest, edge) as in
+--- regsh.registry.graph.walk. true | fail.
+function Client:walk(repository, reference, visit, opts)
+  local ok, err, code = check_pair(self, repository, reference, "walk")
+  if not ok then return nil, err, code end
+  if type(visit) ~= "function" then
+    error("bad argument #3 to 'walk' (function expected, got " .. type(visit) .. ")", 2)
+  end
+  if opts ~= nil then
+    for key, value in pairs(opts) do
+      if key ~= "referrers" then error("walk: unknown option '" .. tostring(key) .. "'", 2) end
+      if type(value) ~= "boolean" then error("walk: option 'referrers' must be a boolean", 2) end
+    end
+  end
+  return graph.walk(layers[self], repository, reference, visit, opts)
 end
 
 local function require_acr(self, fname)
@@ -480,7 +348,7 @@ function Client:acr_tags(repository, opts)
   local ok, err, code = require_acr(self, "acr_tags")
   if ok then ok, err, code = names.check_repository(self.host, repository, "acr_tags") end
   if not ok then return nil, err, code end
-  return listing.collect(acr.tag_pager(self, repository, opts))
+  return listing.collect(layers[self]:acr_tag_pager(repository, opts))
 end
 
 --- ACR: manifests with their attributes and tags (all pages).
@@ -488,16 +356,16 @@ function Client:acr_manifests(repository, opts)
   local ok, err, code = require_acr(self, "acr_manifests")
   if ok then ok, err, code = names.check_repository(self.host, repository, "acr_manifests") end
   if not ok then return nil, err, code end
-  return listing.collect(acr.manifest_pager(self, repository, opts))
+  return listing.collect(layers[self]:acr_manifest_pager(repository, opts))
 end
 
 --- ACR: change the lock attributes of a tag or a digest.
 function Client:lock(repository, tag_or_digest, attributes)
   local ok, err, code = require_acr(self, "lock")
-  if ok then ok, err, code = names.check_repository(self.host, repository, "lock") end
-  if ok then ok, err, code = names.check_reference(self.host, repository, tag_or_digest, "lock") end
+  if ok then ok, err, code = check_pair(self, repository, tag_or_digest, "lock") end
   if not ok then return nil, err, code end
-  return acr.lock(self, repository, tag_or_digest, attributes)
+  acr.check_attributes(attributes, 3)
+  return layers[self]:lock(repository, tag_or_digest, attributes)
 end
 
 -- open() options for one side of a copy: the shared ones, then that side's own.

@@ -2,6 +2,7 @@
 -- checks on what a registry hands back: the body is JSON of a known shape
 -- and hashes to the digest asked for (or announced in Docker-Content-Digest).
 local digest = require "regsh.digest"
+local json = require "regsh.json"
 
 local M = {}
 
@@ -68,7 +69,7 @@ end
 
 --- Decode raw manifest bytes into a table with digest, media_type, size and raw
 --- added. Returns the table | nil, "EPROTO: ...", "EPROTO".
-function M.decode(raw, content_type, what, json)
+function M.decode(raw, content_type, what)
   if raw:match("^%s*<") then
     return nil, "EPROTO: " .. what .. ": the registry answered HTML, not a manifest", "EPROTO"
   end

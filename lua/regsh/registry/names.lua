@@ -25,11 +25,12 @@ local function fail(host, input, problem)
 end
 
 --- Raise unless value is a string (a programming error); fail (EREF) unless
---- it is a valid repository name.
-function M.check_repository(host, repository, fname, argn)
+--- it is a valid repository name. The error blames the caller of the method
+--- that called this (level, default 3: one more for each helper between).
+function M.check_repository(host, repository, fname, argn, level)
   if type(repository) ~= "string" then
     error(string.format("bad argument #%d to '%s' (repository name expected, got %s)",
-      argn or 1, fname, type(repository)), 3)
+      argn or 1, fname, type(repository)), level or 3)
   end
   if not ref.is_repository(repository) then
     return fail(host, repository, "invalid repository name")
@@ -38,10 +39,10 @@ function M.check_repository(host, repository, fname, argn)
 end
 
 --- Same for a tag-or-digest argument.
-function M.check_reference(host, repository, reference, fname, argn)
+function M.check_reference(host, repository, reference, fname, argn, level)
   if type(reference) ~= "string" then
     error(string.format("bad argument #%d to '%s' (tag or digest expected, got %s)",
-      argn or 2, fname, type(reference)), 3)
+      argn or 2, fname, type(reference)), level or 3)
   end
   if not (ref.is_digest(reference) or ref.is_tag(reference)) then
     return fail(host, repository .. ":" .. reference, "not a valid tag or digest")
@@ -50,10 +51,10 @@ function M.check_reference(host, repository, reference, fname, argn)
 end
 
 --- Same for a digest argument.
-function M.check_digest(host, repository, digest, fname, argn)
+function M.check_digest(host, repository, digest, fname, argn, level)
   if type(digest) ~= "string" then
     error(string.format("bad argument #%d to '%s' (digest expected, got %s)",
-      argn or 2, fname, type(digest)), 3)
+      argn or 2, fname, type(digest)), level or 3)
   end
   if not ref.is_digest(digest) then
     return fail(host, repository .. "@" .. digest, "not a valid digest (sha256:<64 hex>)")

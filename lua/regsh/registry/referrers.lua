@@ -1,7 +1,9 @@
 -- regsh.registry.referrers: the artifacts (signatures, SBOMs, attestations)
 -- that refer to a manifest: the OCI 1.1 referrers API, else the tag schema
 -- its spec defines for older registries (an index tagged sha256-<hex>) plus
--- cosign's sha256-<hex>.sig/.att/.sbom tags.
+-- cosign's sha256-<hex>.sig/.att/.sbom tags. Its functions take the internal
+-- layer (layer.lua), whose put_manifest and delete call the bookkeeping here.
+local json = require "regsh.json"
 local manifest = require "regsh.registry.manifest"
 local names = require "regsh.registry.names"
 local url = require "regsh.registry.url"
@@ -33,10 +35,10 @@ local function keep_type(list, artifact_type)
 end
 
 -- Registries without the API: the index under the fallback tag, and cosign's tags.
-local function from_tags(reg, repository, subject_digest)
+local function from_tags(layer, repository, subject_digest)
   local found = {}
   local tag = M.fallback_tag(subject_digest)
-  local index, err, code = reg:manifest(repository, tag)
+  local index, err, code = layer:manifest(repository, tag)
   if index then
     if manifest.is_index(index.media_type) then
       for _, d in ipairs(index.manifests or {}) do found[#found + 1] = d end
@@ -46,7 +48,7 @@ local function from_tags(reg, repository, subject_digest)
   end
   for _, cosign in ipairs(M.COSIGN_SUFFIXES) do
     local head
-    head, err, code = reg:head(repository, tag .. cosign.suffix)
+    head, err, code = layer:head(repository, tag .. cosign.suffix)
     if head then
       found[#found + 1] = {mediaType = head.media_type, digest = head.digest, size = head.size,
         artifactType = cosign.artifact_type, kind = cosign.kind, tag = tag .. cosign.suffix}
@@ -61,10 +63,10 @@ end
 --- referrers API (no OCI-Subject header in the answer), add it to the index
 --- under the fallback tag, as OCI 1.1 asks of the pushing client. m is the
 --- decoded manifest, raw its bytes. Returns true | nil, err, code.
-function M.record_in_fallback(reg, repository, m, raw, media_type, digest)
+function M.record_in_fallback(layer, repository, m, raw, media_type, digest)
   local tag = M.fallback_tag(m.subject.digest)
   local entries = {}
-  local existing, err, code = reg:manifest(repository, tag)
+  local existing, err, code = layer:manifest(repository, tag)
   if existing then
     for _, d in ipairs(existing.manifests or {}) do
       if d.digest == digest then return true end
@@ -78,10 +80,10 @@ function M.record_in_fallback(reg, repository, m, raw, media_type, digest)
   if artifact_type == nil and type(m.config) == "table" then artifact_type = m.config.mediaType end
   entries[#entries + 1] = {mediaType = media_type, digest = digest, size = #raw,
                            artifactType = artifact_type, annotations = m.annotations}
-  local index = reg.json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
-                                 manifests = reg.json.array(entries)})
+  local index = json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
+                                 manifests = json.array(entries)})
   local ok
-  ok, err, code = reg:put_manifest(repository, tag, index, manifest.OCI_INDEX)
+  ok, err, code = layer:put_manifest(repository, tag, index, manifest.OCI_INDEX)
   if not ok then return nil, err, code end
   return true
 end
@@ -90,8 +92,8 @@ end
 --- the subject's fallback index, the other half of record_in_fallback. An
 --- index left empty is deleted (with it goes its tag). Registries with the
 --- referrers API have no such index: nothing to do. Returns true | fail.
-function M.forget_in_fallback(reg, repository, subject_digest, digest)
-  local index, err, code = reg:manifest(repository, M.fallback_tag(subject_digest))
+function M.forget_in_fallback(layer, repository, subject_digest, digest)
+  local index, err, code = layer:manifest(repository, M.fallback_tag(subject_digest))
   if not index then
     if code == "ENOTFOUND" then return true end
     return nil, err, code
@@ -102,11 +104,11 @@ function M.forget_in_fallback(reg, repository, subject_digest, digest)
     if d.digest == digest then removed = true else entries[#entries + 1] = d end
   end
   if not removed then return true end
-  if #entries == 0 then return reg:delete(repository, index.digest) end
-  local updated = reg.json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
-                                   manifests = reg.json.array(entries)})
+  if #entries == 0 then return layer:delete(repository, index.digest) end
+  local updated = json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
+                                   manifests = json.array(entries)})
   local ok
-  ok, err, code = reg:put_manifest(repository, M.fallback_tag(subject_digest), updated,
+  ok, err, code = layer:put_manifest(repository, M.fallback_tag(subject_digest), updated,
     manifest.OCI_INDEX)
   if not ok then return nil, err, code end
   return true
@@ -114,23 +116,23 @@ end
 
 --- Descriptors of the manifests whose subject is subject_digest, optionally
 --- only those of artifact_type.
-function M.list(reg, repository, subject_digest, artifact_type)
-  local what = names.display(reg.host, repository, subject_digest)
+function M.list(layer, repository, subject_digest, artifact_type)
+  local what = names.display(layer.host, repository, subject_digest)
   local query = artifact_type and ("?" .. url.query({{"artifactType", artifact_type}})) or ""
-  local res, err, code = reg.transport:request({method = "GET", what = what,
+  local res, err, code = layer.transport:request({method = "GET", what = what,
     path = "/v2/" .. repository .. "/referrers/" .. subject_digest .. query,
     headers = {Accept = manifest.OCI_INDEX}, scopes = {names.scope(repository, "pull")}})
   if not res then return nil, err, code end
   -- 404 (or 400/405 from registries that route it elsewhere): no referrers API here
   if res.status == 404 or res.status == 400 or res.status == 405 then
     local list
-    list, err, code = from_tags(reg, repository, subject_digest)
+    list, err, code = from_tags(layer, repository, subject_digest)
     if not list then return nil, err, code end
     return keep_type(list, artifact_type)
   end
-  if res.status ~= 200 then return reg.transport:status_error(res, what, "referrers of") end
+  if res.status ~= 200 then return layer.transport:status_error(res, what, "referrers of") end
   local index
-  index, err, code = reg.transport:decode_json(res, what .. " referrers")
+  index, err, code = layer.transport:decode_json(res, what .. " referrers")
   if not index then return nil, err, code end
   local list = type(index.manifests) == "table" and index.manifests or {}
   -- a registry that ignored the filter says so by omitting OCI-Filters-Applied

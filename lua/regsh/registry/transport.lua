@@ -1,8 +1,9 @@
 -- regsh.registry.transport: every request a registry client makes goes
--- through here: the dry-run gate on writes, the scheme (https first, plain
+-- through here (writes only after the layer's dry-run gate): the scheme (https first, plain
 -- HTTP only for loopback or `insecure`), the Authorization header, one
 -- retry after a 401 challenge, backoff retries on 429/5xx and dropped
 -- connections, the concurrency limit, and errors with codes and no secrets.
+local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
 local url = require "regsh.registry.url"
 
@@ -13,12 +14,11 @@ Transport.__index = Transport
 Transport.__name = "regsh.registry.transport"
 
 --- new{host, api_host, scheme, plain_allowed, insecure, ca_file, timeout,
---- user_agent, dry_run, policy (retry), limiter, auth, log_fn, http, json}
+--- user_agent, policy (retry), limiter, auth, log_fn, http}
 function M.new(cfg)
   local t = setmetatable({}, Transport)
   for k, v in pairs(cfg) do t[k] = v end
   t.http = t.http or require "regsh.http"
-  t.json = t.json or require "regsh.json"
   return t
 end
 
@@ -91,7 +91,7 @@ function Transport:registry_error(res)
   if body == "" then return "" end
   local ctype = (res.headers["content-type"] or ""):lower()
   if ctype:find("html", 1, true) or body:match("^%s*<") then return "an HTML page" end
-  local answer = self.json.decode(body)
+  local answer = json.decode(body)
   if type(answer) == "table" and type(answer.errors) == "table" then
     local parts = {}
     for i, e in ipairs(answer.errors) do
@@ -141,7 +141,7 @@ function Transport:decode_json(res, what)
     return self:fail("EPROTO", string.format("%s: the registry answered HTML, not JSON (HTTP %d)",
       what, res.status))
   end
-  local value, err = self.json.decode(body)
+  local value, err = json.decode(body)
   if value == nil then
     return self:fail("EPROTO", string.format("%s: the registry answered invalid JSON (%s)", what,
       tostring(err):gsub("^EJSON: ", "")))
@@ -202,14 +202,14 @@ end
 
 --- A request to the registry. spec: method, path (under the base URL) or url,
 --- headers, body, scopes (token scopes), what (names the object in messages),
---- write (a description: makes it a write, refused in dry-run mode),
---- output, max_body, timeout. Returns the response for any status but
---- 401/403 (EAUTH/EDENIED), or nil, err, code.
+--- write (the description of a write, which only layer:write, past the
+--- dry-run gate, sends), output, max_body, timeout. Returns the response for
+--- any status but 401/403 (EAUTH/EDENIED), or nil, err, code.
 function Transport:request(spec)
   local what = spec.what or self.host
-  if spec.write and self.dry_run then
-    self:log("info", "would " .. spec.write)
-    return nil, "EDRYRUN: would " .. spec.write, "EDRYRUN"
+  local method = spec.method or "GET"
+  if method ~= "GET" and method ~= "HEAD" and not spec.write then
+    error("regsh.registry: " .. method .. " " .. what .. " did not pass the dry-run gate", 2)
   end
   local base, err, code = self:base()
   if not base then return nil, err, code end

@@ -1,0 +1,290 @@
+-- regsh.registry.layer: the internal layer under the client (init.lua, which
+-- validates arguments and dispatches here). It holds the transport, page size
+-- and concurrency, and the primitives: the one manifest fetch, head, put,
+-- delete, untag, tag and catalog pages, blobs (blob.lua), referrers and their
+-- fallback bookkeeping (referrers.lua). Its functions trust their arguments
+-- and call each other freely; every write passes the one dry-run gate.
+local acr = require "regsh.registry.acr"
+local async = require "regsh.async"
+local auth = require "regsh.registry.auth"
+local blob = require "regsh.registry.blob"
+local credentials = require "regsh.registry.credentials"
+local digest = require "regsh.digest"
+local json = require "regsh.json"
+local listing = require "regsh.registry.listing"
+local manifest = require "regsh.registry.manifest"
+local names = require "regsh.registry.names"
+local ref = require "regsh.registry.ref"
+local referrers = require "regsh.registry.referrers"
+local retry = require "regsh.registry.retry"
+local transport = require "regsh.registry.transport"
+
+local M = {}
+
+local Layer = {}
+Layer.__index = Layer
+Layer.__name = "regsh.registry.layer"
+
+--- new{host = parsed host (ref.parse_host), plain_allowed, log, opts = open()'s
+--- checked options} -> layer. No I/O.
+function M.new(cfg)
+  local parsed, opts = cfg.host, cfg.opts
+  local self = setmetatable({
+    host = parsed.host,
+    dry_run = opts.dry_run == true,
+    page_size = opts.page_size,
+    concurrency = opts.concurrency or 8,
+  }, Layer)
+  if opts.acr ~= nil then self.is_acr = opts.acr else self.is_acr = acr.detect(parsed.host) end
+  local cred_opts = {username = opts.username, password = opts.password,
+                     docker_config = opts.docker_config, auth_file = opts.auth_file}
+  local t
+  local authenticator = auth.new({
+    host = parsed.host,
+    resolve = function() return credentials.resolve(parsed.host, cred_opts) end,
+    send = function(req) return t:send(req, parsed.host .. " token") end,
+    log = function(level, message) t:log(level, message) end,
+  })
+  t = transport.new({
+    host = parsed.host, api_host = parsed.api_host, scheme = parsed.scheme,
+    plain_allowed = cfg.plain_allowed,
+    insecure = opts.insecure, ca_file = opts.ca_file, timeout = opts.timeout or 60,
+    user_agent = opts.user_agent,
+    policy = retry.new({retries = opts.retries, backoff = opts.backoff}),
+    limiter = async.semaphore(self.concurrency), auth = authenticator, log_fn = cfg.log,
+  })
+  self.transport = t
+  return self
+end
+
+--------------------------------------------------------------------------------
+-- The dry-run gate
+
+--- The one place a write is let through or refused: true, or in dry-run mode
+--- a logged "would <description>" and nil, "EDRYRUN: would ...", "EDRYRUN".
+--- Every write request (Layer:write) and every compound write (copy) asks it.
+function Layer:gate(description)
+  if not self.dry_run then return true end
+  self.transport:log("info", "would " .. description)
+  return nil, "EDRYRUN: would " .. description, "EDRYRUN"
+end
+
+--- A write request: spec as for transport:request, with spec.write describing
+--- the write ("delete host/app@sha256:..."). Passes the gate first.
+function Layer:write(spec)
+  local ok, err, code = self:gate(spec.write)
+  if not ok then return nil, err, code end
+  return self.transport:request(spec)
+end
+
+--------------------------------------------------------------------------------
+-- Manifests
+
+local function manifest_path(repository, reference)
+  return "/v2/" .. repository .. "/manifests/" .. reference
+end
+
+--- THE manifest fetch: every manifest regsh reads (the client's, head's
+--- fallback, config, copy, graph walks, referrer bookkeeping) comes through
+--- here, so this is where the purge engine's digest store / cache sits.
+--- Returns the manifest decoded, with digest, media_type, size and raw (the
+--- exact bytes) added, verified against its digest | fail.
+function Layer:manifest(repository, reference)
+  local what = names.display(self.host, repository, reference)
+  local res, err, code = self.transport:request({method = "GET", what = what,
+    path = manifest_path(repository, reference),
+    headers = {Accept = manifest.ACCEPT}, max_body = manifest.MAX_SIZE,
+    scopes = {names.scope(repository, "pull")}})
+  if not res then return nil, err, code end
+  if res.status ~= 200 then return self.transport:status_error(res, what, "manifest") end
+  local d
+  d, err, code = manifest.verify(res.body, what, ref.is_digest(reference) and reference or nil,
+    res.headers["docker-content-digest"])
+  if not d then return nil, err, code end
+  local m
+  m, err, code = manifest.decode(res.body, res.headers["content-type"], what)
+  if not m then return nil, err, code end
+  m.digest = d
+  return m
+end
+
+--- HEAD a manifest: {digest, media_type, size} | fail (ENOTFOUND when absent).
+function Layer:head(repository, reference)
+  local what = names.display(self.host, repository, reference)
+  local res, err, code = self.transport:request({method = "HEAD", what = what,
+    path = manifest_path(repository, reference),
+    headers = {Accept = manifest.ACCEPT}, scopes = {names.scope(repository, "pull")}})
+  if not res then return nil, err, code end
+  if res.status ~= 200 then return self.transport:status_error(res, what, "manifest") end
+  local d = res.headers["docker-content-digest"]
+  if not ref.is_digest(d) then
+    -- some registries leave the digest off HEAD answers: GET tells it
+    local m
+    m, err, code = self:manifest(repository, reference)
+    if not m then return nil, err, code end
+    return {digest = m.digest, media_type = m.media_type, size = m.size}
+  end
+  if ref.is_digest(reference) and d ~= reference then
+    return self.transport:fail("EDIGEST",
+      string.format("%s: Docker-Content-Digest says %s", what, d))
+  end
+  local ctype = res.headers["content-type"]
+  return {digest = d, media_type = ctype and ctype:match("^%s*([^;%s]+)"),
+          size = tonumber(res.headers["content-length"])}
+end
+
+--- PUT raw manifest bytes of media_type under a tag or its digest; decoded is
+--- raw decoded (or nil to decode here). Returns the digest. A manifest with a
+--- subject, on a registry without the referrers API, is also recorded in the
+--- subject's sha256-<hex> fallback index.
+function Layer:put_manifest(repository, reference, raw, media_type, decoded)
+  local what = names.display(self.host, repository, reference)
+  local d = digest.string(raw)
+  if ref.is_digest(reference) and reference ~= d then
+    return nil, string.format("EDIGEST: %s: the manifest has digest %s", what, d), "EDIGEST"
+  end
+  local res, err, code = self:write({method = "PUT", what = what,
+    path = manifest_path(repository, reference), body = raw,
+    headers = {["Content-Type"] = media_type}, scopes = {names.scope(repository, "pull,push")},
+    write = string.format("put manifest %s (%s)", what, d)})
+  if not res then return nil, err, code end
+  if res.status ~= 201 and res.status ~= 200 and res.status ~= 202 then
+    return self.transport:status_error(res, what, "put manifest")
+  end
+  local stored = res.headers["docker-content-digest"]
+  if stored and ref.is_digest(stored) and stored:match("^sha256:") and stored ~= d then
+    return nil, string.format("EDIGEST: %s: the registry stored the manifest as %s, not %s", what,
+      stored, d), "EDIGEST"
+  end
+  if decoded == nil then decoded = json.decode(raw) end
+  local subject = type(decoded) == "table" and decoded.subject
+  if type(subject) == "table" and ref.is_digest(subject.digest)
+     and not res.headers["oci-subject"] then
+    local ok
+    ok, err, code = referrers.record_in_fallback(self, repository, decoded, raw, media_type, d)
+    if not ok then return nil, err, code end
+  end
+  return d
+end
+
+--- DELETE a manifest by digest; already gone counts as deleted. subject (a
+--- digest, or true to read the manifest first and take its subject) also
+--- takes it out of the subject's fallback index. true | fail.
+function Layer:delete(repository, target, subject)
+  local what = names.display(self.host, repository, target)
+  local err, code
+  if subject == true then  -- find out whether it is a referrer, before it is gone
+    local m
+    m, err, code = self:manifest(repository, target)
+    if not m then
+      if code == "ENOTFOUND" then return true end
+      return nil, err, code
+    end
+    subject = type(m.subject) == "table" and ref.is_digest(m.subject.digest) and m.subject.digest
+  end
+  local res
+  res, err, code = self:write({method = "DELETE", what = what,
+    path = manifest_path(repository, target),
+    scopes = {names.scope(repository, "pull,delete")}, write = "delete " .. what})
+  if not res then return nil, err, code end
+  if res.status ~= 202 and res.status ~= 200 and res.status ~= 204 and res.status ~= 404 then
+    return self.transport:status_error(res, what, "delete")
+  end
+  if subject then
+    return referrers.forget_in_fallback(self, repository, subject, target)
+  end
+  return true
+end
+
+--- Remove one tag, leaving the manifest (ACR: its tag API). true | fail.
+function Layer:untag(repository, tag)
+  if self.is_acr then return acr.untag(self, repository, tag) end
+  local what = names.display(self.host, repository, tag)
+  local res, err, code = self:write({method = "DELETE", what = what,
+    path = manifest_path(repository, tag),
+    scopes = {names.scope(repository, "pull,delete")}, write = "untag " .. what})
+  if not res then return nil, err, code end
+  if res.status == 202 or res.status == 200 or res.status == 204 then return true end
+  if res.status == 400 or res.status == 405 or res.status == 501 then
+    local answer = self.transport:registry_error(res)
+    return nil, string.format("ENOTSUP: untag %s: %s does not delete tags, only manifests by "
+      .. "digest (HTTP %d%s); deleting the digest removes every tag on it", what, self.host,
+      res.status, answer ~= "" and (", " .. answer) or ""), "ENOTSUP"
+  end
+  if res.status == 404 then return true end
+  return self.transport:status_error(res, what, "untag")
+end
+
+--- The image config of manifest m (an index: the entry for want = {os,
+--- architecture}, else linux/amd64, else its first image), decoded.
+--- platform is want as the user wrote it, for messages.
+function Layer:config(repository, m, want, platform)
+  local err, code
+  if manifest.is_index(m.media_type) then
+    local pick = manifest.pick_platform(m, want)
+    local p = pick and pick.platform or {}
+    if want and (p.os ~= want.os or p.architecture ~= want.architecture) then pick = nil end
+    if not pick then
+      return nil, string.format("ENOTFOUND: %s: the index lists no %s image",
+        names.display(self.host, repository, m.digest), platform or "runnable"), "ENOTFOUND"
+    end
+    m, err, code = self:manifest(repository, pick.digest)
+    if not m then return nil, err, code end
+  end
+  local what = names.display(self.host, repository, m.digest)
+  if type(m.config) ~= "table" or not ref.is_digest(m.config.digest) then
+    return nil, "EPROTO: " .. what .. ": the manifest has no config descriptor", "EPROTO"
+  end
+  local data
+  data, err, code = self:blob_get(repository, m.config.digest)
+  if not data then return nil, err, code end
+  local config
+  config, err = json.decode(data)
+  if type(config) ~= "table" then
+    return nil, string.format("EPROTO: %s: the image config is not a JSON object (%s)", what,
+      tostring(err)), "EPROTO"
+  end
+  return config
+end
+
+--------------------------------------------------------------------------------
+-- Lists
+
+--- A pager over the catalog's repository names.
+function Layer:catalog_pager()
+  return listing.pager(self.transport, {
+    path = listing.first_path("/v2/_catalog", self.page_size), key = "repositories",
+    what = self.host .. " catalog", missing = "ENOTSUP", scopes = {names.CATALOG_SCOPE},
+  })
+end
+
+--- A pager over a repository's tag entries ({name}, or ACR's richer ones).
+function Layer:tag_pager(repository)
+  if self.is_acr then return acr.tag_pager(self, repository) end
+  local pager = listing.pager(self.transport, {
+    path = listing.first_path("/v2/" .. repository .. "/tags/list", self.page_size), key = "tags",
+    what = names.display(self.host, repository), missing = "ENOTFOUND",
+    scopes = {names.scope(repository, "pull")},
+  })
+  return function()
+    local page, err, code = pager()
+    if not page then return nil, err, code end
+    local entries = {}
+    for i, name in ipairs(page) do entries[i] = {name = name} end
+    return entries
+  end
+end
+
+--------------------------------------------------------------------------------
+-- Blobs, referrers, ACR: their modules take the layer as first argument.
+
+Layer.blob_head = blob.head
+Layer.blob_get = blob.get
+Layer.blob_upload = blob.upload
+Layer.blob_mount = blob.mount
+Layer.referrers = referrers.list
+Layer.acr_tag_pager = acr.tag_pager
+Layer.acr_manifest_pager = acr.manifest_pager
+Layer.lock = acr.lock
+
+return M
