@@ -59,6 +59,16 @@ local function from_tags(layer, repository, subject_digest)
   return found
 end
 
+-- Put the fallback index of a subject with these entries.
+local function put_fallback(layer, repository, tag, entries)
+  local index = {schemaVersion = 2, mediaType = manifest.OCI_INDEX,
+                 manifests = json.array(entries)}
+  local ok, err, code = layer:put_manifest(repository, tag, json.encode(index),
+    manifest.OCI_INDEX, index)
+  if not ok then return nil, err, code end
+  return true
+end
+
 --- After a manifest with a subject was pushed to a registry without the
 --- referrers API (no OCI-Subject header in the answer), add it to the index
 --- under the fallback tag, as OCI 1.1 asks of the pushing client. m is the
@@ -80,12 +90,7 @@ function M.record_in_fallback(layer, repository, m, raw, media_type, digest)
   if artifact_type == nil and type(m.config) == "table" then artifact_type = m.config.mediaType end
   entries[#entries + 1] = {mediaType = media_type, digest = digest, size = #raw,
                            artifactType = artifact_type, annotations = m.annotations}
-  local index = json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
-                                 manifests = json.array(entries)})
-  local ok
-  ok, err, code = layer:put_manifest(repository, tag, index, manifest.OCI_INDEX)
-  if not ok then return nil, err, code end
-  return true
+  return put_fallback(layer, repository, tag, entries)
 end
 
 --- After a referrer (digest) of subject_digest was deleted, take it out of
@@ -105,13 +110,7 @@ function M.forget_in_fallback(layer, repository, subject_digest, digest)
   end
   if not removed then return true end
   if #entries == 0 then return layer:delete(repository, index.digest) end
-  local updated = json.encode({schemaVersion = 2, mediaType = manifest.OCI_INDEX,
-                                   manifests = json.array(entries)})
-  local ok
-  ok, err, code = layer:put_manifest(repository, M.fallback_tag(subject_digest), updated,
-    manifest.OCI_INDEX)
-  if not ok then return nil, err, code end
-  return true
+  return put_fallback(layer, repository, M.fallback_tag(subject_digest), entries)
 end
 
 --- Descriptors of the manifests whose subject is subject_digest, optionally

@@ -1,7 +1,7 @@
 -- regsh.registry.transport: every request a registry client makes goes
--- through here (writes only after the layer's dry-run gate): the scheme (https first, plain
--- HTTP only for loopback or `insecure`), the Authorization header, one
--- retry after a 401 challenge, backoff retries on 429/5xx and dropped
+-- through here (writes only past the layer's dry-run gate): the scheme (https
+-- first, plain HTTP only for loopback or `insecure`), the Authorization header,
+-- one retry after a 401 challenge, backoff retries on 429/5xx and dropped
 -- connections, the concurrency limit, and errors with codes and no secrets.
 local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
