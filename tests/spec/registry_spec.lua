@@ -731,6 +731,27 @@ describe("registry client against a scripted HTTP stand-in", function()
     assert.equal(2, #token_requests)
   end)
 
+  it("names the code once when the token service cannot be reached", function()
+    local routes = {["GET " .. BASE .. "/v2/"] = {{401, {["WWW-Authenticate"] =
+      'Bearer realm="https://auth.test/token",service="registry.test"'}}}}
+    routes["HEAD " .. BASE .. "/v2/app/manifests/v1"] = {{401, {}}}
+    local reg = client(routes, {retries = 0})
+    local fake = reg.transport.http
+    local inner = fake.request
+    fake.request = function(req)
+      if req.url:find("^https://auth.test/token") then
+        return nil, "ECONNREFUSED: https://auth.test/token: Connection refused", "ECONNREFUSED"
+      end
+      return inner(req)
+    end
+    local ok, err, code = reg:head("app", "v1")
+    assert.is_nil(ok)
+    assert.equal("ECONNREFUSED", code)
+    assert.matches("^ECONNREFUSED: token service https://auth.test/token: ", err)
+    local _, count = err:gsub("ECONNREFUSED", "")
+    assert.equal(1, count, err)
+  end)
+
   it("exchanges an ACR refresh token for an access token", function()
     local posted
     local routes = {["GET " .. BASE .. "/v2/"] = {{401, {["WWW-Authenticate"] =
