@@ -794,30 +794,3 @@ describe("registry client against a scripted HTTP stand-in", function()
     assert.is_nil(storage_request.headers.Authorization)
   end)
 end)
-
-describe("the reference (docs/reference/registry.md)", function()
-  local server
-
-  lazy_setup(function() server = support.start() end)
-  lazy_teardown(function() support.stop(server) end)
-
-  it("runs every example, in order, as one script against an empty registry", function()
-    local f = assert(io.open("docs/reference/registry.md"))
-    local doc = f:read("a")
-    f:close()
-    local blocks = {}
-    for block in doc:gmatch("```lua\n(.-)```") do blocks[#blocks + 1] = block end
-    assert.is_true(#blocks >= 15, #blocks .. " examples")
-    local script = table.concat(blocks, "\n"):gsub("127%.0%.0%.1:5000", server.host)
-    local printed = {}
-    local function capture(...)
-      local parts = table.pack(...)
-      for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-      printed[#printed + 1] = table.concat(parts, " ", 1, parts.n)
-    end
-    local env = setmetatable({print = capture}, {__index = _G})
-    assert(load(script, "=registry.md examples", "t", env))()
-    local output = table.concat(printed, "\n")
-    assert.truthy(output:find("would delete " .. server.host .. "/app@sha256:", 1, true))
-  end)
-end)
