@@ -5,7 +5,7 @@ local M = {}
 local submodules = {
   registry = "regsh.registry", http = "regsh.http", json = "regsh.json",
   yaml = "regsh.yaml", proc = "regsh.proc", async = "regsh.async",
-  cli = "regsh.cli", log = "regsh.log", digest = "regsh.digest",
+  cli = "regsh.cli", log = "regsh.log", digest = "regsh.digest", errors = "regsh.errors",
 }
 
 -- scheduler functions at the top level: regsh.spawn, regsh.sleep, ...

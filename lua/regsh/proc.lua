@@ -8,8 +8,19 @@ local loop = require "regsh.core.loop"
 
 local M = {}
 
-local callbacks = setmetatable({}, {__mode = "k"})  -- handle -> {stdout=, stderr=}
-local waiting = setmetatable({}, {__mode = "k"})    -- handle -> true during a wait
+-- Per-handle state lives in the Lua registry, so that a second load of this
+-- module (busted reloads modules between spec files) still delivers the lines
+-- of processes started before it: one set per Lua state, as regsh.async's.
+local STATE_KEY = "regsh.proc.state"  -- (plain "regsh.proc" names the handle metatable)
+local state = debug.getregistry()[STATE_KEY]
+if not state then
+  state = {
+    callbacks = setmetatable({}, {__mode = "k"}),  -- handle -> {stdout=, stderr=}
+    waiting = setmetatable({}, {__mode = "k"}),    -- handle -> true during a wait
+  }
+  debug.getregistry()[STATE_KEY] = state
+end
+local callbacks, waiting = state.callbacks, state.waiting
 
 -- {"prog", "arg", cwd = ...} or {argv = {...}, cwd = ...}: the list part is
 -- argv, the string keys are options (C checks their names and types).

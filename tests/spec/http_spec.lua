@@ -187,19 +187,6 @@ describe("regsh.http against a registry #disk", function()
     end)
   end)
 
-  it("runs every example of docs/reference/http.md", function()
-    local f = assert(io.open("docs/reference/http.md"))
-    local doc = f:read("a")
-    f:close()
-    local n = 0
-    for block in doc:gmatch("```lua\n(.-)```") do
-      n = n + 1
-      block = block:gsub("http://127%.0%.0%.1:5000", base)
-      assert(load(block, "=http.md example " .. n, "t"))()
-    end
-    assert.is_true(n >= 10)
-  end)
-
   it("gives ETLS for https to a plain HTTP port", function()
     local res, err, code = http.get("https://" .. r.host .. "/v2/")
     assert.is_nil(res)

@@ -1,25 +1,12 @@
 -- regsh.json: decoding over a private cjson.safe, regsh's encoder (sorted,
--- pretty, exact integers, array marker), errors, files; and every example
--- in docs/reference/json-yaml.md, which must run as written.
+-- pretty, exact integers, array marker), errors, files. The examples of
+-- docs/reference/json-yaml.md run in reference_spec.lua.
 local json = require "regsh.json"
 local yaml = require "regsh.yaml"
 
 local temp_file = require("support.cmd").temp_file
 
-describe("regsh.json reference examples #disk", function()
-  it("runs every Lua example in docs/reference/json-yaml.md", function()
-    local f = assert(io.open("docs/reference/json-yaml.md"))
-    local doc = f:read("a")
-    f:close()
-    local n = 0
-    for block in doc:gmatch("```lua\n(.-)```") do
-      n = n + 1
-      local chunk = assert(load(block, "=json-yaml.md example " .. n, "t"))
-      chunk()
-    end
-    assert.is_true(n >= 10)
-  end)
-
+describe("regsh.json files #disk", function()
   it("reads a file, naming it in errors", function()
     local good = temp_file('{"schemaVersion": 2, "layers": [{"size": 12}]}')
     local bad = temp_file('{"a": 1,}')

@@ -466,19 +466,4 @@ describe("regsh.proc #disk", function()
       assert.has_error(function() p:kill(0) end)
     end)
   end)
-
-  describe("the reference (docs/reference/proc.md)", function()
-    it("has examples that run", function()
-      local f = assert(io.open("docs/reference/proc.md"))
-      local text = f:read("a")
-      f:close()
-      local count = 0
-      for code in text:gmatch("```lua\n(.-)```") do
-        count = count + 1
-        local chunk = assert(load(code, "=proc.md example " .. count))
-        chunk()
-      end
-      assert.is_true(count >= 5)
-    end)
-  end)
 end)

@@ -6,6 +6,7 @@
 local base64 = require "regsh.registry.base64"
 local challenge = require "regsh.registry.challenge"
 local credentials = require "regsh.registry.credentials"
+local errors = require "regsh.errors"
 local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
 local url = require "regsh.registry.url"
@@ -163,7 +164,7 @@ function Auth:fetch_token(scopes)
   local res, err, code = self.send(req)
   if not res then
     return nil, string.format("%s: token service %s: %s", code, b.realm,
-      redact.text(err, self:secrets())), code
+      redact.text(errors.detail(err), self:secrets())), code
   end
   if res.status == 401 or res.status == 403 then
     local what = res.status == 401 and "EAUTH" or "EDENIED"

@@ -6,9 +6,18 @@ local M = {}
 
 M.MASK = "<redacted>"
 
-local values = setmetatable({}, {__mode = "k"})  -- secret object -> the string it hides
+-- The secrets and their class live in the Lua registry, so that a second load
+-- of this module (busted reloads modules between spec files) still knows, and
+-- still scrubs, the secrets made before it: one set per Lua state, as regsh.async's.
+local STATE_KEY = "regsh.registry.redact.state"
+local state = debug.getregistry()[STATE_KEY]
+if not state then
+  state = {values = setmetatable({}, {__mode = "k"}), Secret = {}}  -- values: secret -> string
+  debug.getregistry()[STATE_KEY] = state
+end
+local values = state.values
 
-local Secret = {}
+local Secret = state.Secret
 Secret.__name = "regsh.secret"
 Secret.__metatable = "regsh.secret"
 Secret.__tostring = function() return M.MASK end

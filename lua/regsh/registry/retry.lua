@@ -2,18 +2,13 @@
 -- exponential backoff with jitter, Retry-After (seconds or an HTTP date)
 -- honoured, all bounded. Pure policy: the clock, the dice and the sleep are
 -- injectable so the specs need not wait.
+local errors = require "regsh.errors"
+
 local M = {}
 
 -- 408 and 429 say "later"; 500/502/503/504 are a registry or its proxy in trouble.
 M.RETRY_STATUS = {
   [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true,
-}
-
--- Transport failures worth another try: the peer went away or was slow. DNS
--- failures (EHOST) and TLS errors are not: they do not fix themselves in seconds.
-M.RETRY_ERRORS = {
-  ECONNREFUSED = true, ECONNRESET = true, ETIMEDOUT = true, EPIPE = true,
-  ESEND = true, ERECV = true, EAGAIN = true, EPARTIAL = true, EEOF = true,
 }
 
 M.DEFAULTS = {
@@ -98,7 +93,9 @@ end
 --- Whether a response status or a transport error code is worth retrying.
 function Policy:retryable(status_or_code)
   if type(status_or_code) == "number" then return M.RETRY_STATUS[status_or_code] == true end
-  return M.RETRY_ERRORS[status_or_code] == true
+  -- transport failures: the transient codes of regsh.errors (the peer went away
+  -- or was slow); not EHOST, ETLS, EMFILE or ETOOBIG, which do not fix themselves
+  return errors.retryable(status_or_code)
 end
 
 --- Seconds to wait before attempt number `attempt` + 1 (attempt counts from 1).

@@ -34,8 +34,9 @@ function Transport:fail(code, text)
   return nil, redact.text(code .. ": " .. text, self.auth and self.auth:secrets()), code
 end
 
--- The http module names a failed DNS lookup ENOTFOUND; here that code means
--- "no such manifest/blob/repository", so a missing host gets its own code.
+-- ENOTFOUND means only "no such manifest/blob/repository"; a failed DNS lookup
+-- is EHOST. Until src/http.c reports EHOST itself, a transport ENOTFOUND (which
+-- can only be DNS) is renamed here; drop this once it does.
 local function transport_code(code)
   if code == "ENOTFOUND" then return "EHOST" end
   return code or "EHTTP"

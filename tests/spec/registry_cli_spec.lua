@@ -1,0 +1,201 @@
+-- The registry commands (regsh catalog, ls, digest, manifest, config, cp, rm,
+-- referrers, login, logout) run as processes against real docker-registry 2.8
+-- instances, anonymous and with htpasswd Basic auth: output, exit statuses,
+-- stored credentials. The client they call is specified in registry_spec.lua.
+local registry = require "regsh.registry"
+local json = require "regsh.json"
+local digest = require "regsh.digest"
+local support = require "support.registry"
+local content = require "support.content"
+
+local function quiet() end
+
+describe("registry CLI commands", function()
+  local PASSWORD = "cli-pass-word-77"
+  local server, auth_server, reg, digest_v1, home
+
+  local bin = require "support.bin_path"  -- the regsh under test (tests/helper.lua)
+
+  -- Run regsh with args through a shell; returns stdout, stderr, exit status.
+  local function regsh_cli(args, env, stdin)
+    local err_file = os.tmpname()
+    local pipe = stdin and ("printf '%s' " .. support.shell_quote(stdin) .. " | ") or ""
+    local cmd = string.format("%s%s%s %s 2>%s", pipe, env or "", support.shell_quote(bin), args,
+      err_file)
+    local p = io.popen(cmd, "r")
+    local out = p:read("a")
+    local _, _, status = p:close()
+    local f = io.open(err_file)
+    local err = f:read("a")
+    f:close()
+    os.remove(err_file)
+    return out, err, status
+  end
+
+  lazy_setup(function()
+    server = support.start()
+    auth_server = support.start({htpasswd = {carol = PASSWORD}})
+    reg = assert(registry.open(server.host, {log = quiet}))
+    digest_v1 = assert(content.push_image(reg, "cli/app", "v1"))
+    home = os.tmpname()
+    os.remove(home)
+    os.execute("mkdir -p " .. home)
+  end)
+
+  lazy_teardown(function()
+    support.stop(server)
+    support.stop(auth_server)
+    if home then os.execute("rm -rf " .. support.shell_quote(home)) end
+  end)
+
+  it("lists the catalog as text and JSON", function()
+    local out, _, status = regsh_cli("catalog " .. server.host)
+    assert.equal(0, status)
+    assert.equal("cli/app\n", out)
+    out, _, status = regsh_cli("catalog -o json " .. server.host)
+    assert.equal(0, status)
+    assert.same({"cli/app"}, json.decode(out))
+  end)
+
+  it("lists tags with digests, prints a digest, a manifest and a config", function()
+    local out, _, status = regsh_cli("ls --digests " .. server.host .. "/cli/app")
+    assert.equal(0, status)
+    assert.equal("v1\t" .. digest_v1 .. "\n", out)
+    out, _, status = regsh_cli("digest " .. server.host .. "/cli/app:v1")
+    assert.equal(0, status)
+    assert.equal(digest_v1 .. "\n", out)
+    out = regsh_cli("manifest " .. server.host .. "/cli/app:v1")
+    assert.equal(digest_v1, digest.string((out:gsub("\n$", ""))))
+    out = regsh_cli("manifest -o json " .. server.host .. "/cli/app:v1")
+    local m = json.decode(out)
+    assert.equal(digest_v1, m.digest)
+    assert.equal(content.OCI_MANIFEST, m.media_type)
+    out, _, status = regsh_cli("config " .. server.host .. "/cli/app@" .. digest_v1)
+    assert.equal(0, status)
+    assert.equal("amd64", json.decode(out).architecture)
+  end)
+
+  it("exits 2 on usage errors and malformed references", function()
+    local _, err, status = regsh_cli("ls")
+    assert.equal(2, status)
+    assert.matches("regsh ls:", err, 1, true)
+    _, err, status = regsh_cli("digest " .. server.host .. "/Bad/Name:v1")
+    assert.equal(2, status)
+    assert.matches("EREF", err, 1, true)
+    _, err, status = regsh_cli("catalog " .. server.host .. " --output yaml")
+    assert.equal(2, status)
+  end)
+
+  it("exits 1 with 'regsh <cmd>: CODE: detail' on runtime failures", function()
+    local out, err, status = regsh_cli("digest " .. server.host .. "/cli/app:nope")
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^regsh digest: ENOTFOUND: ", err)
+    out, err, status = regsh_cli("rm " .. server.host .. "/cli/app:v1")
+    assert.equal(1, status)
+    assert.matches("^regsh rm: ENOTSUP: ", err)
+  end)
+
+  it("copies, removes in dry-run without change, then removes", function()
+    local out, _, status = regsh_cli("cp " .. server.host .. "/cli/app:v1 "
+      .. server.host .. "/cli/copy")
+    assert.equal(0, status)
+    assert.equal(digest_v1 .. "\n", out)
+    out, _, status = regsh_cli("rm --dry-run --manifest " .. server.host .. "/cli/copy:v1")
+    assert.equal(0, status)
+    assert.matches("would delete " .. server.host .. "/cli/copy@" .. digest_v1, out, 1, true)
+    assert.equal(digest_v1, assert(reg:head("cli/copy", "v1")).digest)
+    out, _, status = regsh_cli("rm -o json " .. server.host .. "/cli/copy@" .. digest_v1)
+    assert.equal(0, status)
+    assert.is_true(json.decode(out).deleted)
+    local _, _, code = reg:head("cli/copy", "v1")
+    assert.equal("ENOTFOUND", code)
+  end)
+
+  it("lists referrers (none here) as an empty JSON array", function()
+    local out, _, status = regsh_cli("referrers -o json " .. server.host .. "/cli/app:v1")
+    assert.equal(0, status)
+    assert.same({}, json.decode(out))
+  end)
+
+  it("logs in (file mode 0600), uses the stored credentials, and logs out", function()
+    local config_dir = home .. "/docker"
+    local env = "DOCKER_CONFIG=" .. config_dir .. " REGISTRY_AUTH_FILE=" .. home .. "/none.json "
+      .. "REGSH_USERNAME= "
+    local _, err, status = regsh_cli("login " .. auth_server.host .. " -u carol --password-stdin",
+      env, "wrong-password")
+    assert.equal(1, status)
+    assert.matches("EAUTH", err, 1, true)
+    assert.is_nil(err:find("wrong-password", 1, true))
+    assert.is_nil(io.open(config_dir .. "/config.json"))
+    local out
+    out, err, status = regsh_cli("login " .. auth_server.host .. " -u carol --password-stdin",
+      env, PASSWORD)
+    assert.equal(0, status, err)
+    assert.matches("Login succeeded", out, 1, true)
+    local p = io.popen("stat -c %a " .. config_dir .. "/config.json")
+    assert.equal("600", p:read("l"))
+    p:close()
+    local config = json.decode(assert(io.open(config_dir .. "/config.json")):read("a"))
+    assert.equal(require("regsh.registry.base64").encode("carol:" .. PASSWORD),
+      config.auths[auth_server.host].auth)
+    out, err, status = regsh_cli("catalog " .. auth_server.host, env)
+    assert.equal(0, status, err)
+    out, _, status = regsh_cli("logout " .. auth_server.host, env)
+    assert.equal(0, status)
+    assert.matches("Removed", out, 1, true)
+    _, err, status = regsh_cli("catalog " .. auth_server.host, env)
+    assert.equal(1, status)
+    assert.matches("EAUTH", err, 1, true)
+  end)
+
+  it("asks on a terminal for the user name and the password, which it does not echo", function()
+    local config_dir = home .. "/prompted"
+    -- script(1) gives regsh a terminal; the password is typed once the
+    -- prompt shows, as a person would
+    local out_file, fifo = os.tmpname(), os.tmpname()
+    os.remove(fifo)
+    local line = "mkfifo " .. fifo .. "; "
+      .. "(exec 3>" .. fifo .. "; printf 'carol\\n' >&3; "
+      .. "for i in $(seq 1 100); do grep -q 'Password:' " .. out_file .. " && break; sleep 0.1; done; "
+      .. "printf '%s\\n' " .. support.shell_quote(PASSWORD) .. " >&3) & "
+      .. "DOCKER_CONFIG=" .. config_dir .. " REGISTRY_AUTH_FILE=" .. home .. "/none.json "
+      .. "script -qec " .. support.shell_quote(bin .. " login " .. auth_server.host)
+      .. " /dev/null < " .. fifo .. " > " .. out_file .. "; status=$?; wait; rm -f " .. fifo
+      .. "; cat " .. out_file .. "; rm -f " .. out_file .. "; exit $status"
+    local p = io.popen(line)
+    local out = p:read("a")
+    local _, _, status = p:close()
+    assert.equal(0, status, out)
+    assert.matches("Username: ", out, 1, true)
+    assert.matches("carol", out, 1, true)  -- echoed by the terminal: a user name is no secret
+    assert.matches("Password: ", out, 1, true)
+    assert.matches("Login succeeded", out, 1, true)
+    assert.is_nil(out:find(PASSWORD, 1, true))
+    local config = json.decode(assert(io.open(config_dir .. "/config.json")):read("a"))
+    assert.is_string(config.auths[auth_server.host].auth)
+  end)
+
+  it("takes credentials from REGSH_USERNAME/REGSH_PASSWORD and from a credential helper", function()
+    local env = "DOCKER_CONFIG=" .. home .. "/empty REGISTRY_AUTH_FILE=" .. home .. "/none.json "
+    local _, err, status = regsh_cli("catalog " .. auth_server.host,
+      env .. "REGSH_USERNAME=carol REGSH_PASSWORD=" .. PASSWORD .. " ")
+    assert.equal(0, status, err)
+    -- a docker-credential-<name> program on PATH answering `get` with JSON
+    local bin_dir = home .. "/bin"
+    os.execute("mkdir -p " .. bin_dir .. " " .. home .. "/helped")
+    local helper = assert(io.open(bin_dir .. "/docker-credential-regshtest", "w"))
+    helper:write("#!/bin/sh\nread host\n[ \"$1\" = get ] || exit 1\n"
+      .. "printf '{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"" .. PASSWORD
+      .. "\"}' \"$host\"\n")
+    helper:close()
+    os.execute("chmod +x " .. bin_dir .. "/docker-credential-regshtest")
+    local cfg = assert(io.open(home .. "/helped/config.json", "w"))
+    cfg:write(json.encode({credHelpers = {[auth_server.host] = "regshtest"}}))
+    cfg:close()
+    _, err, status = regsh_cli("catalog " .. auth_server.host, "PATH=" .. bin_dir
+      .. ":$PATH DOCKER_CONFIG=" .. home .. "/helped REGISTRY_AUTH_FILE=" .. home
+      .. "/none.json REGSH_USERNAME= ")
+    assert.equal(0, status, err)
+  end)
+end)
