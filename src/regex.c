@@ -191,8 +191,9 @@ static int regex_test (lua_State *L) {
   return 1;
 }
 
-/* the iterator of gmatch; upvalues: regex, subject, next offset, whether
-** the last match was empty (then the next may not be empty at its start) */
+/* the iterator of gmatch; upvalues: regex, subject, next offset, whether a
+** match was found. As in Lua 5.4's gmatch, a match may not end where the
+** previous one ended: after a match, an empty one at its end is skipped. */
 static int gmatch_step (lua_State *L) {
   size_t len;
   const char *s = lua_tolstring(L, lua_upvalueindex(2), &len);
@@ -213,7 +214,7 @@ static int gmatch_step (lua_State *L) {
   ov = pcre2_get_ovector_pointer(re->data);
   lua_pushinteger(L, (lua_Integer)ov[1]);
   lua_replace(L, lua_upvalueindex(3));
-  lua_pushboolean(L, ov[0] == ov[1]);
+  lua_pushboolean(L, 1);
   lua_replace(L, lua_upvalueindex(4));
   return push_captures(L, re, s);
 }
