@@ -157,6 +157,7 @@ end
 function M.parse_duration(s)
   check_arg(s, "string", "parse_duration")
   if s == "" then return fail("EDURATION", "empty duration (write e.g. 10d, 2d3h, 30m)") end
+  if s:sub(1, 1) == "-" then return fail("EDURATION", "%q: a duration cannot be negative", s) end
   local total, last, pos = 0, 0, 1
   while pos <= #s do
     local digits, unit, after = s:match("^(%d+)(%a?)()", pos)
