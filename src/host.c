@@ -23,7 +23,9 @@
 #include "loop.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* in liblua5.4-cjson, not in its header */
+int luaopen_regsh_core_fs(lua_State *L);
 int luaopen_regsh_core_proc(lua_State *L);
+int luaopen_regsh_core_regex(lua_State *L);
 int luaopen_regsh_core_repl(lua_State *L);
 int luaopen_regsh_core_yaml(lua_State *L);
 
@@ -264,9 +266,11 @@ static int setup (lua_State *L) {
   lua_pop(L, 1);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
+  preload(L, "regsh.core.fs", luaopen_regsh_core_fs);
   preload(L, "regsh.core.host", luaopen_regsh_core_host);
   preload(L, "regsh.core.loop", luaopen_regsh_core_loop);
   preload(L, "regsh.core.proc", luaopen_regsh_core_proc);
+  preload(L, "regsh.core.regex", luaopen_regsh_core_regex);
   preload(L, "regsh.core.repl", luaopen_regsh_core_repl);
   preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
   preload_shared(L, "regsh.core.digest", "digest");

@@ -260,30 +260,10 @@ end
 -- }======================================================
 
 
-local errno_codes = {
-  [1] = "EPERM", [2] = "ENOENT", [5] = "EIO", [13] = "EACCES", [20] = "ENOTDIR",
-  [21] = "EISDIR", [24] = "EMFILE", [36] = "ENAMETOOLONG", [40] = "ELOOP",
-}
-
--- The whole of a file, or the fail tuple with the errno's name. regsh.yaml
--- reads its files with this too.
-function M._read_file(path)
-  local f, err, errno = io.open(path, "rb")
-  local data
-  if f then
-    data, err, errno = f:read("a")
-    f:close()
-    if data then return data end
-  end
-  local code = errno_codes[errno] or "EIO"
-  if err:sub(1, #path + 1) ~= path .. ":" then err = path .. ": " .. err end
-  return nil, code .. ": " .. err, code
-end
-
 --- decode_file(path) -> value | nil, msg, code (ENOENT..., EJSON)
 function M.decode_file(path)
   check_string(path, "decode_file")
-  local data, err, code = M._read_file(path)
+  local data, err, code = require("regsh.fs").read_file(path)
   if not data then return nil, err, code end
   return M.decode(data, path)
 end

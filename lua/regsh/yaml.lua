@@ -43,7 +43,7 @@ end
 --- decode_file(path) -> value | nil, msg, code (ENOENT..., or EYAML naming path)
 function M.decode_file(path)
   check_string(path, "decode_file")
-  local data, err, code = json._read_file(path)
+  local data, err, code = require("regsh.fs").read_file(path)
   if not data then return nil, err, code end
   return core.decode(data, path, array_mt)
 end

@@ -7,7 +7,7 @@
 local policy = {
   repositories = "^app/",   -- Lua pattern on repository names
   tags = "^dev%-",          -- Lua pattern on tag names
-  older_than_days = 10,     -- only tags whose image is older than this
+  ago = "10d",               -- only tags whose image is older than this (regsh.time durations)
   keep = 2,                 -- always keep this many of the newest matching tags
 }
 
@@ -20,11 +20,10 @@ local function warnings_only(level, message)
 end
 local reg = regsh.registry.open(host, {dry_run = not apply, log = warnings_only})
 
+-- an image config's `created` (RFC 3339) as epoch seconds; nil when absent or unreadable
 local function epoch(created)
-  local y, mo, d, h, mi, s = tostring(created):match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
-  if not y then return nil end
-  local local_time = os.time({year = y, month = mo, day = d, hour = h, min = mi, sec = s})
-  return local_time + (os.time() - os.time(os.date("!*t")))  -- the zone offset, undone
+  if type(created) ~= "string" then return nil end
+  return (regsh.time.parse_rfc3339(created))
 end
 
 -- every tag of a repository with its digest and creation time, fetched concurrently
@@ -41,7 +40,7 @@ local function inventory(repo)
   return regsh.gather(jobs, {concurrency = 8})
 end
 
-local cutoff = os.time() - policy.older_than_days * 86400
+local cutoff = regsh.time.now() - assert(regsh.time.parse_duration(policy.ago))
 local deleted, kept = 0, 0
 for _, repo in ipairs(assert(reg:repositories(policy.repositories))) do
   local tags = inventory(repo)

@@ -40,6 +40,8 @@ local function add_command(root, name)
   if spec.description then cmd:description(spec.description) end
   if spec.examples then cmd:epilog("Examples:\n  " .. table.concat(spec.examples, "\n  ")) end
   if spec.configure then spec.configure(cmd) end
+  cmd:flag("-v --verbose", "Log more: each request, retry and token (debug level).")
+  cmd:flag("-q --quiet", "Log errors only, no warnings.")
   return spec, cmd
 end
 
@@ -71,6 +73,13 @@ function M.main(argv)
   if not ok then
     return M.usage_error(name, (args:gsub("^.-:%s*", "", 0)))
   end
+  if args.verbose and args.quiet then
+    return M.usage_error(name, "--verbose and --quiet exclude each other")
+  end
+  -- commands print their results themselves: the log shows warnings unless told
+  local log = require "regsh.log"
+  log.configure({level = args.verbose and "debug" or args.quiet and "error"
+    or (log.from_env() or {}).level or "warn"})
   local status, err = spec.run(args)
   if status == nil then return M.fail(name, tostring(err)) end
   if status == true then return M.EXIT_OK end

@@ -1,18 +1,18 @@
 -- regsh login HOST: check credentials against the registry, then store them
 -- like `docker login` ($DOCKER_CONFIG/config.json or ~/.docker/config.json, mode 0600).
 local flags = require "regsh.cli.registry_flags"
+local fs = require "regsh.fs"
 
 -- Read one line from the terminal on stdin; a secret is read without echo.
+-- The guard turns echo back on however this returns, Ctrl-C included:
+-- fs.read_line lets the interrupt through at once.
 local function ask(prompt, secret)
   -- echo goes off before the prompt shows, so nothing typed after it is echoed
-  if secret then os.execute("stty -echo 2>/dev/null") end
+  local echo <close> = secret and fs.echo_off(io.stdin) or nil  -- luacheck: ignore echo
   io.stderr:write(prompt)
   io.stderr:flush()
-  local line = io.stdin:read("l")
-  if secret then
-    os.execute("stty echo 2>/dev/null")
-    io.stderr:write("\n")
-  end
+  local line = fs.read_line(io.stdin)
+  if secret then io.stderr:write("\n") end
   return line
 end
 
@@ -29,7 +29,7 @@ return {
   end,
   run = function(args)
     -- like docker login: on a terminal, ask for what the flags did not give
-    local interactive = not args.password_stdin and os.execute("test -t 0")
+    local interactive = not args.password_stdin and fs.isatty(io.stdin)
     if not args.username and interactive then args.username = ask("Username: ") end
     if not args.username or args.username == "" then
       return flags.fail("login", "--username is required", "usage")

@@ -25,21 +25,10 @@ function M.add(cmd, opts)
   end
 end
 
--- The CLI prints results itself: only warnings (and debug with REGSH_DEBUG) are logged.
-local function logger(command)
-  return function(level, message)
-    if level == "warn" or level == "error" then
-      io.stderr:write(string.format("regsh %s: %s: %s\n", command, level == "warn" and "warning"
-        or level, message))
-    elseif level == "debug" and os.getenv("REGSH_DEBUG") then
-      io.stderr:write(string.format("regsh %s: debug: %s\n", command, message))
-    end
-  end
-end
-
---- open() options from parsed flags, or nil, usage message.
+--- open() options from parsed flags, or nil, usage message. The client logs
+--- through regsh.log at the level the CLI set (--verbose, --quiet, REGSH_LOG).
 function M.options(args, command)
-  local opts = {log = logger(command), insecure = args.insecure or nil, ca_file = args.ca_file,
+  local opts = {log = require("regsh.log").logger(command), insecure = args.insecure or nil, ca_file = args.ca_file,
                 dry_run = args.dry_run or nil}
   local password = args.password
   if args.password_stdin then

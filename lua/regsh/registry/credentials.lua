@@ -15,13 +15,7 @@ M.TOKEN_USERNAME = "00000000-0000-0000-0000-000000000000"
 -- The outside world, replaceable by the specs: environment, files, processes, JSON.
 local defaults = {
   getenv = os.getenv,
-  read_file = function(path)
-    local f = io.open(path, "rb")
-    if not f then return nil end
-    local data = f:read("a")
-    f:close()
-    return data
-  end,
+  read_file = function(path) return (require("regsh.fs").read_file(path)) end,
   run = function(spec) return require("regsh.proc").run(spec) end,
 }
 
@@ -185,30 +179,16 @@ function M.resolve(host, opts, world)
   return found, warnings
 end
 
--- Write text to path with mode 0600, atomically: mktemp creates the file 0600
--- in the same directory, so the rename cannot cross file systems.
-local function write_private(path, text, world)
-  local dir = path:match("^(.*)/[^/]*$") or "."
-  local made, err = world.run({"mkdir", "-p", "-m", "700", dir})
-  if not made or not made.ok then
-    return nil, "EIO: cannot create " .. dir .. ": " .. tostring(err or made.stderr), "EIO"
+-- Write text to path with mode 0600, atomically (a new directory is 0700):
+-- a reader sees the old file or the new one, never half of it.
+local function write_private(path, text)
+  local fs = require "regsh.fs"
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then
+    local ok, err, code = fs.mkdir(dir, tonumber("700", 8))
+    if not ok then return nil, err, code end
   end
-  local tmp
-  tmp, err = world.run({"mktemp", path .. ".XXXXXX"})
-  if not tmp or not tmp.ok then
-    return nil, "EIO: cannot create a file in " .. dir .. ": " .. tostring(err or tmp.stderr), "EIO"
-  end
-  local tmp_path = tmp.stdout:gsub("%s+$", "")
-  local f, open_err = io.open(tmp_path, "wb")
-  if not f then return nil, "EIO: " .. open_err, "EIO" end
-  local ok, write_err = f:write(text)
-  f:close()
-  if ok then ok, write_err = os.rename(tmp_path, path) end
-  if not ok then
-    os.remove(tmp_path)
-    return nil, "EIO: cannot write " .. path .. ": " .. tostring(write_err), "EIO"
-  end
-  return true
+  return fs.write_atomic(path, text, tonumber("600", 8))
 end
 
 local function load_for_update(path, world)
@@ -222,7 +202,7 @@ end
 
 local function save(path, config, world)
   if type(config.auths) == "table" and next(config.auths) == nil then config.auths = nil end
-  return write_private(path, world.json.encode(config, {pretty = true}) .. "\n", world)
+  return write_private(path, world.json.encode(config, {pretty = true}) .. "\n")
 end
 
 --- Store credentials for host like `docker login`: through the configured

@@ -64,12 +64,10 @@ local function check_options(opts, fname)
   return opts
 end
 
--- Warnings and "would ..." lines go to stderr unless the script passes log;
--- debug lines only with REGSH_DEBUG set.
+-- Warnings and "would ..." lines go to regsh.log (stderr, level info; debug
+-- with REGSH_LOG=debug) unless the script passes log.
 local function default_log(level, message)
-  if level == "debug" and not os.getenv("REGSH_DEBUG") then return end
-  local prefix = (level == "info") and "regsh: " or ("regsh: " .. level .. ": ")
-  io.stderr:write(prefix, message, "\n")
+  require("regsh.log").log(level, message)
 end
 
 local Client = {}

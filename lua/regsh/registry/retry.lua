@@ -18,39 +18,10 @@ M.DEFAULTS = {
   max_retry_after = 60, -- cap of a Retry-After the registry asks for
 }
 
-local months = {
-  jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6,
-  jul = 7, aug = 8, sep = 9, oct = 10, nov = 11, dec = 12,
-}
-
--- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm):
--- os.time() would read the date as local time, and HTTP dates are GMT.
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
---- Seconds since the epoch of an HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT",
---- the obsolete "Sunday, 06-Nov-94 08:49:37 GMT" and asctime forms), or nil.
+--- Seconds since the epoch of an HTTP date (regsh.time.parse_http_date), or nil.
 function M.parse_http_date(s)
   if type(s) ~= "string" then return nil end
-  local d, mon, y, hh, mm, ss =
-    s:match("^%a+,%s*(%d%d?)[%s%-](%a%a%a)[%s%-](%d+)%s+(%d%d):(%d%d):(%d%d)")
-  if not d then  -- asctime: "Sun Nov  6 08:49:37 1994"
-    mon, d, hh, mm, ss, y = s:match("^%a+%s+(%a%a%a)%s+(%d%d?)%s+(%d%d):(%d%d):(%d%d)%s+(%d%d%d%d)")
-  end
-  if not d then return nil end
-  local month = months[mon:lower()]
-  y = tonumber(y)
-  if not month then return nil end
-  if y < 100 then y = y + (y < 70 and 2000 or 1900) end
-  local days = days_from_civil(y, month, tonumber(d))
-  return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+  return (require("regsh.time").parse_http_date(s))
 end
 
 --- Seconds to wait from a Retry-After value ("120" or an HTTP date), given

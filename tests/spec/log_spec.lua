@@ -1,0 +1,137 @@
+-- regsh.log: levels, REGSH_LOG/REGSH_DEBUG, text and JSON lines, scrubbing,
+-- the registry client's default log, the CLI's --verbose/--quiet.
+local log = require "regsh.log"
+local json = require "regsh.json"
+local cmd = require "support.cmd"
+
+-- Lines written while f runs with the given settings.
+local function capture(settings, f)
+  local out = io.tmpfile()
+  settings.stream = out
+  local before = log.configure(settings)
+  local ok, err = pcall(f)
+  log.configure(before)
+  assert(ok, err)
+  out:seek("set")
+  local lines = {}
+  for line in out:lines() do lines[#lines + 1] = line end
+  out:close()
+  return lines
+end
+
+describe("regsh.log", function()
+  it("writes the levels up to the one set", function()
+    local lines = capture({level = "warn", format = "text"}, function()
+      for _, level in ipairs(log.LEVELS) do log[level](level .. " line") end
+      assert.is_true(log.enabled("warn"))
+      assert.is_false(log.enabled("info"))
+      assert.equal("warn", log.level())
+    end)
+    assert.same({"regsh: error: error line", "regsh: warning: warn line"}, lines)
+    lines = capture({level = "debug", prefix = "regshd"}, function() log.debug("d", {n = 1}) end)
+    assert.same({"regshd: debug: d n=1"}, lines)
+  end)
+
+  it("raises on an unknown level, format, option or field type", function()
+    assert.has_error(function() log.log("loud", "x") end,
+      "bad argument #1 to 'log' (level expected: error, warn, info or debug, got loud)")
+    assert.has_error(function() log.configure({level = "verbose"}) end)
+    assert.has_error(function() log.configure({format = "xml"}) end)
+    assert.has_error(function() log.configure({colour = true}) end)
+    assert.has_error(function() log.info("x", "not a table") end)
+    assert.has_error(function() log.logger(5) end)
+    assert.has_error(function() log.secret(nil) end)
+  end)
+
+  it("scrubs credentials from messages and fields, registered secrets included", function()
+    local redact = require "regsh.registry.redact"
+    local token = redact.secret("s3cr3t-refresh-token")
+    log.secret("plain-password-123")
+    local lines = capture({level = "info", format = "json"}, function()
+      log.info("sent Authorization: Basic dXNlcjpwYXNz with plain-password-123",
+        {url = "https://u:pw@r.example/v2/", token = token, n = 7})
+    end)
+    assert.equal(1, #lines)
+    assert.is_nil(lines[1]:find("dXNlcjpwYXNz", 1, true))
+    assert.is_nil(lines[1]:find("plain-password-123", 1, true))
+    assert.is_nil(lines[1]:find("s3cr3t", 1, true))
+    local record = json.decode(lines[1])
+    assert.equal("sent Authorization: Basic <redacted> with <redacted>", record.msg)
+    assert.equal("https://u:<redacted>@r.example/v2/", record.url)
+    assert.equal("<redacted>", record.token)
+    assert.equal(7, record.n)
+  end)
+
+  it("takes its level and format from REGSH_LOG, and REGSH_DEBUG as debug", function()
+    local script = "regsh.log.debug('d'); regsh.log.info('i'); regsh.log.warn('w')"
+    local _, status, err = cmd.regsh({"-e", script}, nil, {REGSH_LOG = "debug"})
+    assert.equal(0, status)
+    assert.equal("regsh: debug: d\nregsh: i\nregsh: warning: w\n", err)
+    _, _, err = cmd.regsh({"-e", script}, nil, {REGSH_DEBUG = "1"})
+    assert.equal("regsh: debug: d\nregsh: i\nregsh: warning: w\n", err)
+    _, _, err = cmd.regsh({"-e", script}, nil, {})
+    assert.equal("regsh: i\nregsh: warning: w\n", err)
+    _, _, err = cmd.regsh({"-e", script}, nil, {REGSH_LOG = "WARN,json"})
+    assert.equal("w", json.decode(err).msg)
+    _, status, err = cmd.regsh({"-e", script}, nil, {REGSH_LOG = "chatty"})
+    assert.equal(0, status)
+    assert.equal('regsh: warning: REGSH_LOG: unknown word "chatty" (levels: error, warn, info, '
+      .. "debug; formats: text, json)\nregsh: i\nregsh: warning: w\n", err)
+  end)
+
+  it("carries the registry client's default log", function()
+    local script = "local reg = regsh.registry.open('127.0.0.1:1', {dry_run = true}); "
+      .. "assert(select(3, reg:delete('app/web', 'sha256:' .. string.rep('a', 64))) == 'EDRYRUN')"
+    local _, status, err = cmd.regsh({"-e", script})
+    assert.equal(0, status, err)
+    assert.matches("^regsh: would delete 127.0.0.1:1/app/web@sha256:a+\n$", err)
+    _, status, err = cmd.regsh({"-e", script}, nil, {REGSH_LOG = "warn"})
+    assert.equal(0, status)
+    assert.equal("", err)
+    _, _, err = cmd.regsh({"-e", script}, nil, {REGSH_LOG = "json"})
+    local record = json.decode(err)
+    assert.equal("info", record.level)
+    assert.matches("^would delete", record.msg)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$", record.time)
+  end)
+end)
+
+describe("regsh COMMAND --verbose / --quiet", function()
+  local support = require "support.registry"
+  local server, home
+
+  lazy_setup(function()
+    server = support.start({htpasswd = {carol = "pw-123456"}})
+    home = assert(require("regsh.fs").temp_dir("log-spec"))
+    -- an unreadable docker config: the client warns about it when asked to log in
+    assert(require("regsh.fs").write_atomic(home .. "/config.json", "{broken"))
+  end)
+
+  lazy_teardown(function()
+    support.stop(server)
+    require("regsh.fs").remove_tree(home)
+  end)
+
+  local function catalog(...)
+    local _, status, err = cmd.regsh({"catalog", server.host, ...}, nil,
+      {DOCKER_CONFIG = home, REGISTRY_AUTH_FILE = home .. "/none.json", REGSH_USERNAME = ""})
+    return status, err
+  end
+
+  it("shows warnings by default, debug lines with -v, nothing but errors with -q", function()
+    local status, err = catalog()
+    assert.equal(1, status, err)
+    assert.matches("regsh catalog: warning: ignoring " .. home .. "/config.json", err, 1, true)
+    assert.matches("\nregsh catalog: EAUTH: [^\n]*\n$", err)
+    assert.is_nil(err:find("debug:", 1, true))
+    status, err = catalog("-v")
+    assert.equal(1, status, err)
+    assert.matches("regsh catalog: debug: GET http://" .. server.host .. "/v2/", err, 1, true)
+    status, err = catalog("--quiet")
+    assert.equal(1, status)
+    assert.matches("^regsh catalog: EAUTH: [^\n]*\n$", err)
+    status, err = catalog("-q", "-v")
+    assert.equal(2, status)
+    assert.matches("^regsh catalog: %-%-verbose and %-%-quiet exclude each other\n", err)
+  end)
+end)
