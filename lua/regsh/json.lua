@@ -260,13 +260,10 @@ end
 -- }======================================================
 
 
-local errno_codes = {
-  [1] = "EPERM", [2] = "ENOENT", [5] = "EIO", [13] = "EACCES", [20] = "ENOTDIR",
-  [21] = "EISDIR", [24] = "EMFILE", [36] = "ENAMETOOLONG", [40] = "ELOOP",
-}
+local errno_name = require("regsh.core.host").errno_name
 
--- The whole of a file, or the fail tuple with the errno's name. regsh.yaml
--- reads its files with this too.
+-- The whole of a file, or the fail tuple with the errno's name (the C side's
+-- code, as every module gives it). regsh.yaml reads its files with this too.
 function M._read_file(path)
   local f, err, errno = io.open(path, "rb")
   local data
@@ -275,7 +272,7 @@ function M._read_file(path)
     f:close()
     if data then return data end
   end
-  local code = errno_codes[errno] or "EIO"
+  local code = errno and errno_name(errno) or "EIO"
   if err:sub(1, #path + 1) ~= path .. ":" then err = path .. ": " .. err end
   return nil, code .. ": " .. err, code
 end
