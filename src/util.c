@@ -50,7 +50,7 @@ int regsh_fail_errno (lua_State *L, int err, const char *fmt, ...) {
 
 int regsh_errno_name (lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n > 0 && n < 4096, 1, "not an errno value");
+  luaL_argcheck(L, n > 0 && n < 1000, 1, "not an errno value");
   lua_pushstring(L, regsh_errno_code((int)n));
   return 1;
 }

@@ -556,6 +556,23 @@ describe("regsh.http failures", function()
     assert.has_error(function() http.configure{pool = 1} end, "unknown option 'pool'")
   end)
 
+  it("checks every option before it acquires anything", function()
+    -- output would be created; a bad option read after it must stop that
+    local path = tmpname()
+    assert.has_error(function()
+      http.get("http://127.0.0.1:1/", {output = path, user_agent = "a\nb"})
+    end, "header 'User-Agent' has a line break or NUL in its value")
+    assert.has_error(function()
+      http.get("http://127.0.0.1:1/", {output = path, headers = {["X-A"] = {{}}}})
+    end)
+    assert.is_nil(io.open(path))
+    local res, _, code = http.get("http://127.0.0.1:1/", {output = path})
+    assert.is_nil(res)
+    assert.equal("ECONNREFUSED", code)
+    assert(io.open(path)):close()  -- opened once the options were good
+    os.remove(path)
+  end)
+
   it("blames the caller's line for misuse", function()
     local ok, err = pcall(function()
       local res = http.request{url = "http://x/", bogus = 1}

@@ -40,6 +40,22 @@ describe("regsh.json reference examples #disk", function()
     assert.is_nil(nope)
     assert.equal("EISDIR", code)
     assert.equal("EISDIR: /: Is a directory", err)
+    nope, err, code = json.decode_file("/dev/null/x")
+    assert.is_nil(nope)
+    assert.equal("ENOTDIR", code)
+    assert.matches("^ENOTDIR: /dev/null/x: ", err)
+  end)
+
+  it("names errno values as the C modules do (regsh.core.host.errno_name)", function()
+    local errno_name = require("regsh.core.host").errno_name
+    -- the numbers io.open gives on Linux, named as libuv names them
+    assert.equal("ENOENT", errno_name(2))
+    assert.equal("EACCES", errno_name(13))
+    assert.equal("EMFILE", errno_name(24))
+    assert.equal("ENAMETOOLONG", errno_name(36))
+    assert.equal("EIO", errno_name(999))  -- no name: EIO, as in C
+    assert.has_error(function() errno_name(0) end)
+    assert.has_error(function() errno_name("ENOENT") end)
   end)
 end)
 
