@@ -146,12 +146,6 @@ static const luaL_Reg hasher_methods[] = {
   {NULL, NULL}
 };
 
-static const luaL_Reg hasher_meta[] = {
-  {"__close", hasher_gc},
-  {"__gc", hasher_gc},
-  {NULL, NULL}
-};
-
 static const luaL_Reg digest_funcs[] = {
   {"file", digest_file},
   {"new", digest_new},
@@ -162,7 +156,7 @@ static const luaL_Reg digest_funcs[] = {
 int luaopen_regsh_core_digest(lua_State *L);
 
 int luaopen_regsh_core_digest (lua_State *L) {
-  regsh_newclass(L, HASHER_TYPE, hasher_meta, hasher_methods, 0);
+  regsh_newclass(L, HASHER_TYPE, hasher_gc, NULL, hasher_methods, 0);
   lua_pop(L, 1);
   luaL_newlib(L, digest_funcs);
   return 1;

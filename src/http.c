@@ -694,8 +694,6 @@ static const luaL_Reg request_methods[] = {
 };
 
 static const luaL_Reg request_meta[] = {
-  {"__close", request_gc},
-  {"__gc", request_gc},
   {"__tostring", request_tostring},
   {NULL, NULL}
 };
@@ -716,7 +714,7 @@ int luaopen_regsh_core_http (lua_State *L) {
     initialised = 1;
   }
   http_multi_init(L);
-  regsh_newclass(L, REQUEST_TYPE, request_meta, request_methods,
+  regsh_newclass(L, REQUEST_TYPE, request_gc, request_meta, request_methods,
                  REGSH_CLASS_OP);
   lua_pop(L, 1);
   luaL_newlib(L, http_funcs);

@@ -302,13 +302,8 @@ static int multi_gc (lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg multi_meta[] = {
-  {"__gc", multi_gc},
-  {NULL, NULL}
-};
-
 void http_multi_init (lua_State *L) {
-  regsh_newclass(L, MULTI_TYPE, multi_meta, NULL, 0);
+  regsh_newclass(L, MULTI_TYPE, multi_gc, NULL, NULL, 0);
   lua_pop(L, 1);
 }
 

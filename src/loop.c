@@ -50,11 +50,6 @@ static int loop_gc (lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg loop_meta[] = {
-  {"__gc", loop_gc},
-  {NULL, NULL}
-};
-
 regsh_loop *regsh_loop_of (lua_State *L) {
   regsh_loop *loop;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY) == LUA_TUSERDATA) {
@@ -65,7 +60,7 @@ regsh_loop *regsh_loop_of (lua_State *L) {
   lua_pop(L, 1);
   loop = (regsh_loop *)lua_newuserdatauv(L, sizeof(*loop), 0);
   memset(loop, 0, sizeof(*loop));
-  regsh_newclass(L, LOOP_TYPE, loop_meta, NULL, 0);
+  regsh_newclass(L, LOOP_TYPE, loop_gc, NULL, NULL, 0);
   lua_setmetatable(L, -2);
   if (uv_loop_init(&loop->uv) != 0) luaL_error(L, "cannot create event loop");
   loop->open = 1;
@@ -341,18 +336,6 @@ static int loop_signal (lua_State *L) {
 /* }====================================================== */
 
 
-static const luaL_Reg timer_meta[] = {
-  {"__close", timer_gc},
-  {"__gc", timer_gc},
-  {NULL, NULL}
-};
-
-static const luaL_Reg signal_meta[] = {
-  {"__close", signal_gc},
-  {"__gc", signal_gc},
-  {NULL, NULL}
-};
-
 static const luaL_Reg signal_methods[] = {
   {"close", signal_close},
   {"take", signal_take},
@@ -373,8 +356,8 @@ static const luaL_Reg loop_funcs[] = {
 
 int luaopen_regsh_core_loop (lua_State *L) {
   regsh_loop_of(L);
-  regsh_newclass(L, TIMER_TYPE, timer_meta, NULL, REGSH_CLASS_OP);
-  regsh_newclass(L, SIGNAL_TYPE, signal_meta, signal_methods, REGSH_CLASS_OP);
+  regsh_newclass(L, TIMER_TYPE, timer_gc, NULL, NULL, REGSH_CLASS_OP);
+  regsh_newclass(L, SIGNAL_TYPE, signal_gc, NULL, signal_methods, REGSH_CLASS_OP);
   lua_pop(L, 2);
   luaL_newlib(L, loop_funcs);
   lua_pushstring(L, uv_version_string());

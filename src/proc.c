@@ -902,8 +902,6 @@ static const luaL_Reg proc_methods[] = {
 };
 
 static const luaL_Reg proc_metamethods[] = {
-  {"__close", proc_close},
-  {"__gc", proc_close},
   {"__tostring", proc_tostring},
   {NULL, NULL}
 };
@@ -920,7 +918,8 @@ static const luaL_Reg proc_funcs[] = {
 int luaopen_regsh_core_proc (lua_State *L) {
   regsh_loop_of(L);  /* the loop must be older than any handle (see loop_gc) */
   luaL_newlib(L, proc_funcs);
-  regsh_newclass(L, PROC_TYPE, proc_metamethods, proc_methods, REGSH_CLASS_OP);
+  regsh_newclass(L, PROC_TYPE, proc_close, proc_metamethods, proc_methods,
+                 REGSH_CLASS_OP);
   lua_getfield(L, -1, "__index");
   /* stack: module, metatable, methods */
   lua_setfield(L, -3, "methods");

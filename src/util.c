@@ -11,17 +11,26 @@
 
 #include "util.h"
 
-int regsh_fail (lua_State *L, const char *code, const char *fmt, ...) {
-  va_list ap;
+/* [-0, +3, m] fail, "CODE: detail[: reason]", "CODE" */
+static int pushfail (lua_State *L, const char *code, const char *reason,
+                     const char *fmt, va_list ap) {
   luaL_pushfail(L);
   lua_pushstring(L, code);
   lua_pushliteral(L, ": ");
-  va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 3);
+  if (reason) lua_pushfstring(L, ": %s", reason);
+  lua_concat(L, reason ? 4 : 3);
   lua_pushstring(L, code);
   return 3;
+}
+
+int regsh_fail (lua_State *L, const char *code, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = pushfail(L, code, NULL, fmt, ap);
+  va_end(ap);
+  return n;
 }
 
 const char *regsh_errno_code (int err) {
@@ -34,18 +43,13 @@ const char *regsh_errno_code (int err) {
 }
 
 int regsh_fail_errno (lua_State *L, int err, const char *fmt, ...) {
-  const char *code = regsh_errno_code(err);
   va_list ap;
-  luaL_pushfail(L);
-  lua_pushstring(L, code);
-  lua_pushliteral(L, ": ");
+  int n;
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  n = pushfail(L, regsh_errno_code(err),
+               uv_strerror(uv_translate_sys_error(err)), fmt, ap);
   va_end(ap);
-  lua_pushfstring(L, ": %s", uv_strerror(uv_translate_sys_error(err)));
-  lua_concat(L, 4);
-  lua_pushstring(L, code);
-  return 3;
+  return n;
 }
 
 int regsh_errno_name (lua_State *L) {
@@ -139,10 +143,16 @@ void regsh_check_header_text (lua_State *L, const char *header, const char *s,
 ** =======================================================
 */
 
-void regsh_newclass (lua_State *L, const char *name, const luaL_Reg *meta,
-                     const luaL_Reg *methods, int flags) {
+void regsh_newclass (lua_State *L, const char *name, lua_CFunction gc,
+                     const luaL_Reg *meta, const luaL_Reg *methods, int flags) {
   if (!luaL_newmetatable(L, name)) return;  /* made already */
-  luaL_setfuncs(L, meta, 0);
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+  }
+  if (meta) luaL_setfuncs(L, meta, 0);
   if (methods) {
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);

@@ -43,16 +43,16 @@ void regsh_check_header_text(lua_State *L, const char *header, const char *s,
                              size_t len);
 
 /*
-** [-0, +1, m] the metatable of a userdata class: meta's metamethods (list
-** "__gc" and "__close" there, usually the same idempotent function), an
-** __index table of methods (none when NULL) and, with REGSH_CLASS_OP, the
-** marker loop.cancel/loop.active look for (REGSH_OP_MARKER). Made once: a
-** later call just pushes it.
+** [-0, +1, m] the metatable of a userdata class: gc as both __gc and
+** __close (one idempotent function, as liolib does), other metamethods from
+** meta (may be NULL), an __index table of methods (none when NULL) and, with
+** REGSH_CLASS_OP, the marker loop.cancel/loop.active look for
+** (REGSH_OP_MARKER). Made once: a later call just pushes it.
 */
 #define REGSH_CLASS_OP   1
 #define REGSH_OP_MARKER  "__regsh_op"
-void regsh_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
-                    const luaL_Reg *methods, int flags);
+void regsh_newclass(lua_State *L, const char *name, lua_CFunction gc,
+                    const luaL_Reg *meta, const luaL_Reg *methods, int flags);
 
 /* Close a malloc'd libuv handle (any uv_*_t, or a struct that starts with
 ** one) and free it in the close callback, which touches nothing else: its

@@ -879,21 +879,9 @@ static const luaL_Reg yaml_funcs[] = {
   {NULL, NULL}
 };
 
-static const luaL_Reg decoder_meta[] = {
-  {"__close", decoder_gc},
-  {"__gc", decoder_gc},
-  {NULL, NULL}
-};
-
-static const luaL_Reg encoder_meta[] = {
-  {"__close", encoder_gc},
-  {"__gc", encoder_gc},
-  {NULL, NULL}
-};
-
 int luaopen_regsh_core_yaml (lua_State *L) {
-  regsh_newclass(L, DECODER, decoder_meta, NULL, 0);
-  regsh_newclass(L, ENCODER, encoder_meta, NULL, 0);
+  regsh_newclass(L, DECODER, decoder_gc, NULL, NULL, 0);
+  regsh_newclass(L, ENCODER, encoder_gc, NULL, NULL, 0);
   lua_pop(L, 2);
   luaL_newlib(L, yaml_funcs);
   lua_pushstring(L, yaml_get_version_string());

@@ -31,8 +31,7 @@ static void test_cancel (regsh_op *op) {
 static TestOp *newop (lua_State *L) {
   TestOp *t = (TestOp *)lua_newuserdatauv(L, sizeof(*t), 0);
   memset(t, 0, sizeof(*t));
-  static const luaL_Reg meta[] = {{NULL, NULL}};
-  regsh_newclass(L, "test.op", meta, NULL, REGSH_CLASS_OP);
+  regsh_newclass(L, "test.op", NULL, NULL, NULL, REGSH_CLASS_OP);
   lua_setmetatable(L, -2);
   regsh_op_begin(L, -1, &t->op, test_cancel);
   return t;
