@@ -5,7 +5,6 @@
 */
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 #include <lauxlib.h>
 #include <openssl/evp.h>
@@ -121,9 +120,7 @@ static int digest_file (lua_State *L) {
   lua_pushvalue(L, 2);
   lua_call(L, 1, 1);  /* stack: path, algorithm, hasher */
   f = fopen(path, "rb");
-  if (f == NULL)
-    return regsh_fail(L, errno == ENOENT ? "ENOENT" : "EIO", "%s: %s", path,
-                      strerror(errno));
+  if (f == NULL) return regsh_fail_errno(L, errno, "%s", path);
   {
     Hasher *h = (Hasher *)lua_touserdata(L, 3);
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
@@ -133,7 +130,7 @@ static int digest_file (lua_State *L) {
     if (ferror(f)) {
       int err = errno;
       fclose(f);
-      return regsh_fail(L, "EIO", "%s: %s", path, strerror(err));
+      return regsh_fail_errno(L, err, "%s", path);
     }
     fclose(f);
     pushdigest(L, h->ctx, h->algorithm);
@@ -159,13 +156,7 @@ static const luaL_Reg digest_funcs[] = {
 int luaopen_regsh_core_digest(lua_State *L);
 
 int luaopen_regsh_core_digest (lua_State *L) {
-  luaL_newmetatable(L, HASHER_TYPE);
-  lua_pushcfunction(L, hasher_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, hasher_gc);
-  lua_setfield(L, -2, "__close");
-  luaL_newlib(L, hasher_methods);
-  lua_setfield(L, -2, "__index");
+  regsh_newclass(L, HASHER_TYPE, hasher_gc, NULL, hasher_methods, 0);
   lua_pop(L, 1);
   luaL_newlib(L, digest_funcs);
   return 1;

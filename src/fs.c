@@ -24,10 +24,9 @@
 
 int luaopen_regsh_core_fs(lua_State *L);
 
-/* fail "CODE: what: strerror" with errno's name as the code */
+/* fail "CODE: what: reason" for the errno the last call left */
 static int fail_errno (lua_State *L, const char *what) {
-  int e = errno;
-  return regsh_fail(L, uv_err_name(uv_translate_sys_error(e)), "%s: %s", what, strerror(e));
+  return regsh_fail_errno(L, errno, "%s", what);
 }
 
 /* a file descriptor from an integer or an open Lua file (io.stdin) */

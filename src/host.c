@@ -21,6 +21,7 @@
 #include "config.h"
 #include "host.h"
 #include "loop.h"
+#include "util.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* in liblua5.4-cjson, not in its header */
 int luaopen_regsh_core_fs(lua_State *L);
@@ -216,7 +217,7 @@ static void preload_embedded (lua_State *L) {
 /* }====================================================== */
 
 
-/* regsh.core.host: facts fixed at build time */
+/* regsh.core.host: facts fixed at build time, and errno_name(n) */
 static int luaopen_regsh_core_host (lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, REGSH_VERSION);
@@ -225,6 +226,8 @@ static int luaopen_regsh_core_host (lua_State *L) {
   lua_setfield(L, -2, "lua_release");
   lua_pushliteral(L, REGSH_INSTALL_DATADIR);
   lua_setfield(L, -2, "datadir");
+  lua_pushcfunction(L, regsh_errno_name);
+  lua_setfield(L, -2, "errno_name");
   return 1;
 }
 

@@ -1,7 +1,8 @@
 /*
 ** http.c: regsh.core.http, HTTP requests as ops on the state's libuv loop.
-** One curl multi handle per Lua state, driven by curl's multi_socket API
-** (sockets -> uv_poll, curl's timeout -> one uv_timer). lua/regsh/http.lua
+** This file is the Lua side: options read and checked, the easy handle set
+** up, the body and headers received, the result. http_multi.c runs the
+** transfers on the loop; http_headers.c parses headers; lua/regsh/http.lua
 ** is the public face: it awaits the op and then asks it for its result.
 */
 #include <ctype.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -16,239 +18,50 @@
 
 #include "config.h"
 #include "http_headers.h"
-#include "loop.h"
-#include "util.h"
+#include "http_multi.h"
 
-#define MULTI_TYPE   "regsh.http.multi"
 #define REQUEST_TYPE "regsh.http.request"
 
 #define DEFAULT_TIMEOUT          60.0
 #define DEFAULT_CONNECT_TIMEOUT  10.0
 #define DEFAULT_MAX_BODY         (64 * 1024 * 1024)
 #define DEFAULT_MAX_REDIRECTS    20
-#define DEFAULT_IDLE_CONNECTIONS 64
 /* on_data: pause the transfer while this much waits for Lua to take it */
 #define STREAM_HIGH_WATER        (1024 * 1024)
-/* idle transfers kept for reuse, and the buffer size they may keep */
-#define FREE_TRANSFERS_MAX       64
-#define KEEP_BUFFER_MAX          (256 * 1024)
-
-static const char MULTI_KEY = 'M';  /* registry key: the address */
-
-typedef struct Buffer {
-  char *data;
-  size_t len, cap;
-} Buffer;
-
-/* The reusable part of a request: an easy handle and its buffers. */
-typedef struct Transfer {
-  CURL *easy;
-  struct curl_slist *headers;   /* request headers; freed when released */
-  Buffer body;                  /* in-memory body, or on_data's backlog */
-  Buffer head;                  /* raw header lines of the latest response */
-  struct Transfer *next_free;
-  char error[CURL_ERROR_SIZE];
-} Transfer;
-
-typedef struct Multi Multi;
-
-enum { BODY_MEMORY, BODY_FILE, BODY_STREAM };
-enum { FAIL_NONE, FAIL_CANCELED, FAIL_TOOBIG, FAIL_WRITE, FAIL_NOMEM };
-
-typedef struct Request {
-  regsh_op op;                  /* first: loop.h */
-  Multi *multi;                 /* NULL once detached (multi collected) */
-  Transfer *xfer;               /* NULL: closed */
-  struct Request *prev, *next;  /* the multi's requests that hold a transfer */
-  curl_off_t received;          /* body bytes accepted so far */
-  curl_off_t max_body;          /* -1: no limit */
-  CURLcode code;                /* curl's verdict once done */
-  int fd;                       /* output file, or -1 */
-  int write_errno;
-  unsigned char mode;           /* BODY_* */
-  unsigned char fail;           /* FAIL_*: a reason of ours, over curl's */
-  unsigned char in_multi;       /* added to the multi and not removed */
-  unsigned char paused;         /* on_data: paused at the high-water mark */
-} Request;
-
-/* A socket curl wants watched; the loop's close walk frees it by address. */
-typedef struct SocketPoll {
-  uv_poll_t handle;             /* first */
-  Multi *multi;                 /* NULL once the multi is gone */
-  curl_socket_t fd;
-  struct SocketPoll *prev, *next;
-} SocketPoll;
-
-struct Multi {
-  CURLM *multi;                 /* NULL: closed */
-  uv_loop_t *uv;
-  uv_timer_t *timer;            /* malloc'd; curl's single timeout */
-  SocketPoll *polls;            /* live poll handles */
-  Request *requests;            /* requests holding a transfer */
-  Transfer *free_list;
-  int nfree;
-};
+/* the header bytes of all responses of one request (redirects included);
+** below curl's own 300 KiB limit, which it reports as a broken connection */
+#define MAX_HEADER_BYTES         (256 * 1024)
 
 
 /*
 ** {======================================================
-** Buffers and transfers: plain C, callable from curl's callbacks
-** =======================================================
-*/
-
-/* room for len more bytes, growing by doubling */
-static int buffer_reserve (Buffer *b, size_t len) {
-  size_t cap = b->cap ? b->cap : 4096;
-  char *p;
-  if (b->cap - b->len >= len) return 1;
-  while (cap - b->len < len) {
-    if (cap > ((size_t)-1) / 2) return 0;
-    cap *= 2;
-  }
-  p = (char *)realloc(b->data, cap);
-  if (p == NULL) return 0;
-  b->data = p;
-  b->cap = cap;
-  return 1;
-}
-
-static int buffer_append (Buffer *b, const char *data, size_t len) {
-  if (!buffer_reserve(b, len)) return 0;
-  memcpy(b->data + b->len, data, len);
-  b->len += len;
-  return 1;
-}
-
-static void buffer_free (Buffer *b) {
-  free(b->data);
-  b->data = NULL;
-  b->len = b->cap = 0;
-}
-
-/* keep small buffers for the next request, give big ones back */
-static void buffer_trim (Buffer *b) {
-  if (b->cap > KEEP_BUFFER_MAX) buffer_free(b);
-  b->len = 0;
-}
-
-static void transfer_destroy (Transfer *t) {
-  curl_slist_free_all(t->headers);
-  if (t->easy) curl_easy_cleanup(t->easy);
-  buffer_free(&t->body);
-  buffer_free(&t->head);
-  free(t);
-}
-
-/* a transfer that is in no multi, back to the free list (or freed) */
-static void transfer_release (Multi *m, Transfer *t) {
-  curl_slist_free_all(t->headers);
-  t->headers = NULL;
-  if (m == NULL || m->multi == NULL || m->nfree >= FREE_TRANSFERS_MAX) {
-    transfer_destroy(t);
-    return;
-  }
-  curl_easy_reset(t->easy);
-  buffer_trim(&t->body);
-  buffer_trim(&t->head);
-  t->next_free = m->free_list;
-  m->free_list = t;
-  m->nfree++;
-}
-
-static Transfer *transfer_acquire (Multi *m) {
-  Transfer *t = m->free_list;
-  if (t) {
-    m->free_list = t->next_free;
-    m->nfree--;
-    t->next_free = NULL;
-    return t;
-  }
-  t = (Transfer *)calloc(1, sizeof(*t));
-  if (t == NULL) return NULL;
-  t->easy = curl_easy_init();
-  if (t->easy == NULL) {
-    free(t);
-    return NULL;
-  }
-  return t;
-}
-
-/* }====================================================== */
-
-
-/*
-** {======================================================
-** Requests: attach to and detach from the multi
-** =======================================================
-*/
-
-static void close_output (Request *r) {
-  if (r->fd >= 0) {
-    if (close(r->fd) != 0 && r->fail == FAIL_NONE) {
-      r->fail = FAIL_WRITE;
-      r->write_errno = errno;
-    }
-    r->fd = -1;
-  }
-}
-
-static void remove_from_multi (Request *r) {
-  if (r->in_multi) {
-    r->in_multi = 0;
-    curl_multi_remove_handle(r->multi->multi, r->xfer->easy);
-  }
-}
-
-/* Give the transfer back and forget the multi. Idempotent. */
-static void request_close (Request *r) {
-  Multi *m = r->multi;
-  if (r->xfer) {
-    remove_from_multi(r);
-    transfer_release(m, r->xfer);
-    r->xfer = NULL;
-    if (r->prev) r->prev->next = r->next;
-    else if (m) m->requests = r->next;
-    if (r->next) r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-  }
-  close_output(r);
-  r->multi = NULL;
-}
-
-/* the transfer ended (curl's verdict, or a cancel): hand it to Lua */
-static void request_done (Request *r, CURLcode code) {
-  r->code = code;
-  remove_from_multi(r);
-  close_output(r);
-  regsh_op_finish(&r->op);
-}
-
-static void request_cancel (regsh_op *op) {
-  Request *r = (Request *)op;
-  if (r->fail == FAIL_NONE) r->fail = FAIL_CANCELED;
-  request_done(r, CURLE_ABORTED_BY_CALLBACK);
-}
-
-/* }====================================================== */
-
-
-/*
-** {======================================================
-** curl callbacks: C only, never Lua (see loop.h)
+** curl's write callbacks: C only, never Lua (see loop.h)
 ** =======================================================
 */
 
 static size_t on_header (char *data, size_t size, size_t n, void *ud) {
   Request *r = (Request *)ud;
   size_t len = size * n;
-  /* a status line starts a new response (redirects, 100 Continue): only
-  ** the headers of the last one are the response's */
-  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) r->xfer->head.len = 0;
-  if (!buffer_append(&r->xfer->head, data, len)) {
-    r->fail = FAIL_NOMEM;
-    return 0;
+  switch (http_headers_collect(&r->xfer->head, &r->header_bytes,
+                               MAX_HEADER_BYTES, data, len)) {
+    case HTTP_HEADER_OK: break;
+    case HTTP_HEADER_TOOBIG: r->fail = FAIL_HEADERS; return 0;
+    default: r->fail = FAIL_NOMEM; return 0;
   }
+  r->headers_done = len <= 2 && (data[0] == '\r' || data[0] == '\n');
   return len;
+}
+
+/* in memory: a big body announced by its length gets one allocation, no
+** copies while doubling (max_body has bounded the length already) */
+static void reserve_announced (Request *r) {
+  curl_off_t announced = -1;
+  regsh_buffer *b = &r->xfer->body;
+  curl_easy_getinfo(r->xfer->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+                    &announced);
+  if (announced > KEEP_BUFFER_MAX && (size_t)announced > b->cap &&
+      (r->max_body < 0 || announced <= r->max_body))
+    regsh_buffer_resize(b, (size_t)announced);  /* else append tries its way */
 }
 
 static size_t on_body (char *data, size_t size, size_t n, void *ud) {
@@ -260,23 +73,8 @@ static size_t on_body (char *data, size_t size, size_t n, void *ud) {
   }
   switch (r->mode) {
     case BODY_MEMORY:
-      if (r->received == 0) {
-        /* a big body announced by its length: one allocation, no copies
-        ** while doubling (max_body has bounded the length already) */
-        curl_off_t announced = -1;
-        curl_easy_getinfo(r->xfer->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-                          &announced);
-        Buffer *b = &r->xfer->body;
-        if (announced > KEEP_BUFFER_MAX && (size_t)announced > b->cap &&
-            (r->max_body < 0 || announced <= r->max_body)) {
-          char *p = (char *)realloc(b->data, (size_t)announced);
-          if (p) {  /* else buffer_append tries its own way */
-            b->data = p;
-            b->cap = (size_t)announced;
-          }
-        }
-      }
-      if (!buffer_append(&r->xfer->body, data, len)) {
+      if (r->received == 0) reserve_announced(r);
+      if (!regsh_buffer_append(&r->xfer->body, data, len)) {
         r->fail = FAIL_NOMEM;
         return 0;
       }
@@ -301,7 +99,7 @@ static size_t on_body (char *data, size_t size, size_t n, void *ud) {
         r->paused = 1;
         return CURL_WRITEFUNC_PAUSE;
       }
-      if (!buffer_append(&r->xfer->body, data, len)) {
+      if (!regsh_buffer_append(&r->xfer->body, data, len)) {
         r->fail = FAIL_NOMEM;
         return 0;
       }
@@ -312,94 +110,25 @@ static size_t on_body (char *data, size_t size, size_t n, void *ud) {
   return len;
 }
 
-static void check_done (Multi *m) {
-  CURLMsg *msg;
-  int left;
-  while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-    Request *r = NULL;
-    if (msg->msg != CURLMSG_DONE) continue;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-    /* msg is invalid once its handle is removed, so read the result first */
-    if (r) request_done(r, msg->data.result);
-  }
+/* CURLOPT_OPENSOCKETFUNCTION: curl's own socket(), but running out of
+** descriptors is noted: curl reports it as "could not connect", and it must
+** not pass for a server that refuses (which is worth a retry; this is not).
+** Other failures (no IPv6, say) may be followed by an address that works. */
+static curl_socket_t on_open_socket (void *ud, curlsocktype purpose,
+                                     struct curl_sockaddr *address) {
+  Request *r = (Request *)ud;
+  curl_socket_t fd;
+  (void)purpose;
+  fd = socket(address->family, address->socktype, address->protocol);
+  if (fd == CURL_SOCKET_BAD && (errno == EMFILE || errno == ENFILE))
+    r->socket_errno = errno;
+  return fd;
 }
 
-static void on_poll (uv_poll_t *h, int status, int events) {
-  SocketPoll *p = (SocketPoll *)h;
-  Multi *m = p->multi;
-  int flags = 0, running;
-  if (m == NULL || m->multi == NULL) return;
-  if (status < 0) flags |= CURL_CSELECT_ERR;
-  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(m->multi, p->fd, flags, &running);
-  check_done(m);
-}
-
-static void on_timer (uv_timer_t *h) {
-  Multi *m = (Multi *)h->data;
-  int running;
-  if (m == NULL || m->multi == NULL) return;
-  curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  check_done(m);
-}
-
-static void free_handle (uv_handle_t *h) {
-  free(h);
-}
-
-static void poll_close (Multi *m, SocketPoll *p) {
-  if (p->prev) p->prev->next = p->next;
-  else m->polls = p->next;
-  if (p->next) p->next->prev = p->prev;
-  p->multi = NULL;
-  uv_poll_stop(&p->handle);
-  uv_close((uv_handle_t *)&p->handle, free_handle);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: keep one uv_poll per socket curl cares about */
-static int on_socket (CURL *easy, curl_socket_t fd, int what, void *ud,
-                      void *socketp) {
-  Multi *m = (Multi *)ud;
-  SocketPoll *p = (SocketPoll *)socketp;
-  int events = 0;
-  (void)easy;
-  if (what == CURL_POLL_REMOVE) {
-    if (p) {
-      curl_multi_assign(m->multi, fd, NULL);
-      poll_close(m, p);
-    }
-    return 0;
-  }
-  if (p == NULL) {
-    p = (SocketPoll *)malloc(sizeof(*p));
-    if (p == NULL) return -1;
-    if (uv_poll_init_socket(m->uv, &p->handle, fd) != 0) {
-      free(p);  /* never initialised, so not the loop's to close */
-      return -1;
-    }
-    p->multi = m;
-    p->fd = fd;
-    p->prev = NULL;
-    p->next = m->polls;
-    if (m->polls) m->polls->prev = p;
-    m->polls = p;
-    curl_multi_assign(m->multi, fd, p);
-  }
-  if (what & CURL_POLL_IN) events |= UV_READABLE;
-  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  if (uv_poll_start(&p->handle, events, on_poll) != 0) return -1;
-  return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: curl's next timeout, -1 for none */
-static int on_timeout (CURLM *multi, long ms, void *ud) {
-  Multi *m = (Multi *)ud;
-  (void)multi;
-  if (m->timer == NULL) return 0;
-  if (ms < 0) uv_timer_stop(m->timer);
-  else uv_timer_start(m->timer, on_timer, (uint64_t)ms, 0);
-  return 0;
+static void request_cancel (regsh_op *op) {
+  Request *r = (Request *)op;
+  if (r->fail == FAIL_NONE) r->fail = FAIL_CANCELED;
+  http_request_done(r, CURLE_ABORTED_BY_CALLBACK);
 }
 
 /* }====================================================== */
@@ -407,74 +136,9 @@ static int on_timeout (CURLM *multi, long ms, void *ud) {
 
 /*
 ** {======================================================
-** The multi handle of a Lua state
+** configure
 ** =======================================================
 */
-
-/* Also runs at lua_close, maybe before requests' own __gc: detach them. */
-static int multi_gc (lua_State *L) {
-  Multi *m = (Multi *)luaL_checkudata(L, 1, MULTI_TYPE);
-  if (m->multi) {
-    while (m->requests) {
-      Request *r = m->requests;
-      m->requests = r->next;
-      remove_from_multi(r);
-      transfer_destroy(r->xfer);
-      r->xfer = NULL;
-      r->prev = r->next = NULL;
-      close_output(r);
-      r->multi = NULL;
-    }
-    while (m->free_list) {
-      Transfer *t = m->free_list;
-      m->free_list = t->next_free;
-      transfer_destroy(t);
-    }
-    m->nfree = 0;
-    curl_multi_cleanup(m->multi);  /* may still report sockets to remove */
-    m->multi = NULL;
-  }
-  while (m->polls) poll_close(m, m->polls);
-  if (m->timer) {
-    m->timer->data = NULL;
-    uv_timer_stop(m->timer);
-    uv_close((uv_handle_t *)m->timer, free_handle);
-    m->timer = NULL;
-  }
-  return 0;
-}
-
-/* [-0, +0, m] the multi of this state, created on first use */
-static Multi *getmulti (lua_State *L) {
-  Multi *m;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &MULTI_KEY) == LUA_TUSERDATA) {
-    m = (Multi *)lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return m;
-  }
-  lua_pop(L, 1);
-  m = (Multi *)lua_newuserdatauv(L, sizeof(*m), 0);
-  memset(m, 0, sizeof(*m));
-  luaL_setmetatable(L, MULTI_TYPE);
-  m->uv = regsh_loop_uv(regsh_loop_of(L));
-  m->timer = (uv_timer_t *)malloc(sizeof(uv_timer_t));
-  if (m->timer == NULL) luaL_error(L, "out of memory");
-  uv_timer_init(m->uv, m->timer);
-  m->timer->data = m;
-  m->multi = curl_multi_init();
-  if (m->multi == NULL) luaL_error(L, "cannot create a curl multi handle");
-  curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
-  curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
-  curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
-  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  /* curl's default cache is 4 per transfer in progress: between two waves
-  ** of requests it would close idle connections the next wave wants */
-  curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)DEFAULT_IDLE_CONNECTIONS);
-  /* kept only once complete; on an error above, __gc tidies up */
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &MULTI_KEY);
-  return m;
-}
 
 /* [-0, +0, v] a connection limit from min to 100000; -1 when absent */
 static long opt_limit (lua_State *L, const char *key, lua_Integer min) {
@@ -497,16 +161,16 @@ static int http_configure (lua_State *L) {
     NULL
   };
   long host, idle, total;
-  Multi *m;
+  CURLM *multi;
   luaL_checktype(L, 1, LUA_TTABLE);
   regsh_check_keys(L, 1, keys);
   host = opt_limit(L, "max_host_connections", 0);
   idle = opt_limit(L, "max_idle_connections", 1);
   total = opt_limit(L, "max_total_connections", 0);
-  m = getmulti(L);
-  if (host >= 0) curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, host);
-  if (idle >= 0) curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, idle);
-  if (total >= 0) curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+  multi = http_multi_curl(http_multi_of(L));
+  if (host >= 0) curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, host);
+  if (idle >= 0) curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, idle);
+  if (total >= 0) curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
   return 0;
 }
 
@@ -543,9 +207,7 @@ static void check_header_value (lua_State *L, const char *name, int idx) {
     luaL_error(L, "header '%s' must be a string, a number, false or an "
                "array of strings, got %s", name, luaL_typename(L, idx));
   v = lua_tolstring(L, idx, &len);
-  for (size_t i = 0; i < len; i++)
-    if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
-      luaL_error(L, "header '%s' has a line break or NUL in its value", name);
+  regsh_check_header_text(L, name, v, len);
 }
 
 /* [-0, +0, v] raise unless headers (at idx) is name = value | {values} */
@@ -661,17 +323,108 @@ static long opt_follow (lua_State *L, int t) {
   return max;
 }
 
-static const char *errno_code (int e) {
-  switch (e) {
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EISDIR: return "EISDIR";
-    case ENOTDIR: return "ENOTDIR";
-    case ENOSPC: return "ENOSPC";
-    case EROFS: return "EROFS";
-    case EDQUOT: return "EDQUOT";
-    default: return "EIO";
+/* Everything request takes from its options, read and checked before
+** anything is acquired: a misuse raises with nothing to undo. */
+typedef struct {
+  const char *url, *method, *body, *ca_file, *output, *agent;
+  size_t body_len, agent_len;
+  long timeout, connect_timeout, follow;  /* ms, ms, redirects or -1 */
+  lua_Integer max_body;                   /* -1: no limit */
+  int insecure, stream;
+} RequestOptions;
+
+/* [-0, +1, v] read request(opts) (stack slot 1) into o; pushes the headers
+** table (checked) or nil */
+static void read_request_options (lua_State *L, RequestOptions *o) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  regsh_check_keys(L, 1, request_keys);
+  o->url = regsh_opt_string(L, 1, "url", NULL, NULL);
+  if (o->url == NULL) luaL_error(L, "option 'url' is required");
+  o->method = regsh_opt_string(L, 1, "method", "GET", NULL);
+  if (!is_token(o->method, strlen(o->method)))
+    luaL_error(L, "invalid method '%s'", o->method);
+  o->body = regsh_opt_string(L, 1, "body", NULL, &o->body_len);
+  o->timeout = opt_millis(L, 1, "timeout", DEFAULT_TIMEOUT);
+  o->connect_timeout = opt_millis(L, 1, "connect_timeout",
+                                  DEFAULT_CONNECT_TIMEOUT);
+  o->ca_file = regsh_opt_string(L, 1, "ca_file", NULL, NULL);
+  o->insecure = regsh_opt_boolean(L, 1, "insecure", 0);
+  o->follow = opt_follow(L, 1);
+  o->output = regsh_opt_string(L, 1, "output", NULL, NULL);
+  o->agent = regsh_opt_string(L, 1, "user_agent", "regsh/" REGSH_VERSION,
+                              &o->agent_len);
+  regsh_check_header_text(L, "User-Agent", o->agent, o->agent_len);
+  if (lua_getfield(L, 1, "on_data") != LUA_TNIL &&
+      lua_type(L, -1) != LUA_TFUNCTION)
+    luaL_error(L, "option 'on_data' must be a function, got %s",
+               luaL_typename(L, -1));
+  o->stream = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (o->stream && o->output)
+    luaL_error(L, "options 'output' and 'on_data' exclude each other");
+  o->max_body = regsh_opt_integer(L, 1, "max_body", -2);
+  if (o->max_body == -2)  /* absent: only a body held in memory has a limit */
+    o->max_body = (o->output || o->stream) ? -1 : DEFAULT_MAX_BODY;
+  else if (o->max_body < 0)
+    luaL_error(L, "option 'max_body' must be >= 0");
+  if (lua_getfield(L, 1, "headers") != LUA_TNIL) {
+    if (!lua_istable(L, -1))
+      luaL_error(L, "option 'headers' must be a table, got %s",
+                 luaL_typename(L, -1));
+    check_headers(L, 2);
   }
+}
+
+/* [-0, +0, m] the easy handle of r as o asks (headers: table or nil at 2) */
+static void setup_transfer (lua_State *L, Request *r, const RequestOptions *o) {
+  CURL *e = r->xfer->easy;
+  int given = 0;
+  if (!lua_isnil(L, 2)) given = set_headers(L, r->xfer, 2);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->xfer->error);
+  curl_easy_setopt(e, CURLOPT_URL, o->url);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_USERAGENT, o->agent);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+  /* wait for a connection that can multiplex rather than open another */
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (o->follow >= 0) {
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->follow);
+  }
+  if (o->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+  if (o->insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (strcmp(o->method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (o->body || strcmp(o->method, "POST") == 0 ||
+           strcmp(o->method, "PUT") == 0 || strcmp(o->method, "PATCH") == 0) {
+    /* Content-Length even when empty; no form type or 100-continue wait
+    ** that the caller did not ask for */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body ? o->body : "");
+    if (strcmp(o->method, "POST") != 0)
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
+    if (!(given & 1)) add_header(L, r->xfer, "Content-Type", NULL, 0);
+    if (!(given & 2)) add_header(L, r->xfer, "Expect", NULL, 0);
+  }
+  else if (strcmp(o->method, "GET") != 0)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
+  if (r->xfer->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->xfer->headers);
+  /* a HEAD response's Content-Length is not a body to refuse */
+  if (o->max_body > 0 && strcmp(o->method, "HEAD") != 0)
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
 }
 
 /*
@@ -680,53 +433,13 @@ static const char *errno_code (int e) {
 ** finishes when the transfer does; op:result() then gives the response.
 */
 static int http_request (lua_State *L) {
-  const char *url, *method, *body, *ca_file, *output, *agent;
-  size_t body_len;
-  long timeout, connect_timeout, follow;
-  lua_Integer max_body;
-  int insecure, stream, given = 0;
+  RequestOptions o;
   Multi *m;
   Request *r;
-  CURL *e;
-  /* stack: opts */
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  regsh_check_keys(L, 1, request_keys);
-  url = regsh_opt_string(L, 1, "url", NULL, NULL);
-  if (url == NULL) return luaL_error(L, "option 'url' is required");
-  method = regsh_opt_string(L, 1, "method", "GET", NULL);
-  if (!is_token(method, strlen(method)))
-    return luaL_error(L, "invalid method '%s'", method);
-  body = regsh_opt_string(L, 1, "body", NULL, &body_len);
-  timeout = opt_millis(L, 1, "timeout", DEFAULT_TIMEOUT);
-  connect_timeout = opt_millis(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
-  ca_file = regsh_opt_string(L, 1, "ca_file", NULL, NULL);
-  insecure = regsh_opt_boolean(L, 1, "insecure", 0);
-  follow = opt_follow(L, 1);
-  output = regsh_opt_string(L, 1, "output", NULL, NULL);
-  agent = regsh_opt_string(L, 1, "user_agent", "regsh/" REGSH_VERSION, NULL);
-  if (lua_getfield(L, 1, "on_data") != LUA_TNIL &&
-      lua_type(L, -1) != LUA_TFUNCTION)
-    return luaL_error(L, "option 'on_data' must be a function, got %s",
-                      luaL_typename(L, -1));
-  stream = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (stream && output)
-    return luaL_error(L, "options 'output' and 'on_data' exclude each other");
-  max_body = regsh_opt_integer(L, 1, "max_body", -2);
-  if (max_body == -2)  /* absent: only a body held in memory has a limit */
-    max_body = (output || stream) ? -1 : DEFAULT_MAX_BODY;
-  else if (max_body < 0)
-    return luaL_error(L, "option 'max_body' must be >= 0");
-  if (lua_getfield(L, 1, "headers") != LUA_TNIL) {
-    if (!lua_istable(L, -1))
-      return luaL_error(L, "option 'headers' must be a table, got %s",
-                        luaL_typename(L, -1));
-    check_headers(L, 2);
-  }
+  memset(&o, 0, sizeof(o));
+  read_request_options(L, &o);
   /* stack: opts, headers|nil */
-
-  m = getmulti(L);
+  m = http_multi_of(L);
   /* born closed, so that __gc can tidy up after any error below */
   r = (Request *)lua_newuserdatauv(L, sizeof(*r), 1);
   memset(r, 0, sizeof(*r));
@@ -734,78 +447,26 @@ static int http_request (lua_State *L) {
   r->op.ref = LUA_NOREF;
   luaL_setmetatable(L, REQUEST_TYPE);
   /* stack: opts, headers|nil, request */
-  if (body) {  /* curl reads it in place: the request keeps it alive */
+  if (o.body) {  /* curl reads it in place: the request keeps it alive */
     lua_getfield(L, 1, "body");
     lua_setiuservalue(L, 3, 1);
   }
-  r->xfer = transfer_acquire(m);
-  if (r->xfer == NULL) return luaL_error(L, "out of memory");
-  r->multi = m;
-  r->next = m->requests;
-  if (m->requests) m->requests->prev = r;
-  m->requests = r;
-  r->xfer->error[0] = '\0';
-  r->mode = output ? BODY_FILE : stream ? BODY_STREAM : BODY_MEMORY;
-  r->max_body = max_body;
-  if (!lua_isnil(L, 2)) given = set_headers(L, r->xfer, 2);
-
-  e = r->xfer->easy;
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->xfer->error);
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_USERAGENT, agent);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-  /* wait for a connection that can multiplex rather than open another */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-  if (follow >= 0) {
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, follow);
-  }
-  if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-  if (insecure) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-  if (strcmp(method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  else if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-           strcmp(method, "PATCH") == 0) {
-    /* Content-Length even when empty; no form type or 100-continue wait
-    ** that the caller did not ask for */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
-    if (strcmp(method, "POST") != 0)
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    if (!(given & 1)) add_header(L, r->xfer, "Content-Type", NULL, 0);
-    if (!(given & 2)) add_header(L, r->xfer, "Expect", NULL, 0);
-  }
-  else if (strcmp(method, "GET") != 0)
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  if (r->xfer->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->xfer->headers);
-  /* a HEAD response's Content-Length is not a body to refuse */
-  if (max_body > 0 && strcmp(method, "HEAD") != 0)
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
-
-  if (output) {
-    r->fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (!http_request_attach(m, r)) return luaL_error(L, "out of memory");
+  r->mode = o.output ? BODY_FILE : o.stream ? BODY_STREAM : BODY_MEMORY;
+  r->max_body = o.max_body;
+  setup_transfer(L, r, &o);
+  if (o.output) {
+    r->fd = open(o.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (r->fd < 0) {
       int err = errno;
-      request_close(r);
-      return regsh_fail(L, errno_code(err), "%s: %s", output, strerror(err));
+      http_request_close(r);
+      return regsh_fail_errno(L, err, "%s", o.output);
     }
   }
-  if (curl_multi_add_handle(m->multi, e) != CURLM_OK) {
-    request_close(r);
-    return regsh_fail(L, "ENOMEM", "%s: cannot start the request", url);
+  if (!http_request_start(r)) {
+    http_request_close(r);
+    return regsh_fail(L, "ENOMEM", "%s: cannot start the request", o.url);
   }
-  r->in_multi = 1;
   regsh_op_begin(L, 3, &r->op, request_cancel);
   return 1;
 }
@@ -829,7 +490,7 @@ static const char *fail_code (CURLcode code) {
   switch (code) {
     case CURLE_COULDNT_CONNECT: return "ECONNREFUSED";
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return "ENOTFOUND";
+    case CURLE_COULDNT_RESOLVE_PROXY: return "EHOST";
     case CURLE_OPERATION_TIMEDOUT: return "ETIMEDOUT";
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -887,9 +548,12 @@ static int pushfailure (lua_State *L, Request *r) {
     case FAIL_TOOBIG:
       return regsh_fail(L, "ETOOBIG", "%s: response body larger than "
                         "max_body (%I bytes)", where, (lua_Integer)r->max_body);
+    case FAIL_HEADERS:
+      return regsh_fail(L, "ETOOBIG", "%s: response headers larger than %d "
+                        "bytes", where, MAX_HEADER_BYTES);
     case FAIL_WRITE:
-      return regsh_fail(L, errno_code(r->write_errno), "%s: cannot write the "
-                        "output file: %s", where, strerror(r->write_errno));
+      return regsh_fail_errno(L, r->write_errno, "%s: cannot write the "
+                              "output file", where);
     case FAIL_NOMEM:
       return regsh_fail(L, "ENOMEM", "%s: out of memory", where);
     default:
@@ -901,6 +565,13 @@ static int pushfailure (lua_State *L, Request *r) {
           return regsh_fail(L, "EHTTP", "%s: %s", where, t->error[0] ?
                             t->error : curl_easy_strerror(r->code));
       }
+      if (r->code == CURLE_COULDNT_CONNECT && r->socket_errno)
+        return regsh_fail_errno(L, r->socket_errno, "%s: cannot open a "
+                                "socket", where);
+      if (r->code == CURLE_OUT_OF_MEMORY && !r->headers_done && t->head.len)
+        /* what curl says of one header line over its limit */
+        return regsh_fail(L, "ETOOBIG", "%s: a response header line longer "
+                          "than %d bytes", where, CURL_MAX_HTTP_HEADER);
       if (r->code == CURLE_FILESIZE_EXCEEDED)
         return regsh_fail(L, "ETOOBIG", "%s: response body larger than "
                           "max_body (%I bytes)", where, (lua_Integer)r->max_body);
@@ -933,7 +604,7 @@ static int request_result (lua_State *L) {
   if (r->op.active) return luaL_error(L, "the request has not finished");
   if (r->fail != FAIL_NONE || r->code != CURLE_OK) {
     int n = pushfailure(L, r);
-    request_close(r);
+    http_request_close(r);
     return n;
   }
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -964,7 +635,7 @@ static int request_result (lua_State *L) {
   http_push_headers(L, 3, 4, t->head.data, t->head.len);
   lua_setfield(L, 2, "header_list");
   lua_setfield(L, 2, "headers");
-  request_close(r);
+  http_request_close(r);
   return 1;
 }
 
@@ -975,7 +646,7 @@ static int request_result (lua_State *L) {
 */
 static int request_take (lua_State *L) {
   Request *r = checkrequest(L);
-  Buffer *b = &r->xfer->body;
+  regsh_buffer *b = &r->xfer->body;
   if (r->mode != BODY_STREAM) return luaL_error(L, "not an on_data request");
   if (b->len == 0) lua_pushnil(L);
   else {
@@ -983,8 +654,6 @@ static int request_take (lua_State *L) {
     b->len = 0;
   }
   if (r->paused && r->in_multi) {
-    Multi *m = r->multi;
-    int running;
     r->paused = 0;
     /* may deliver the held chunk right away, through on_body */
     curl_easy_pause(r->xfer->easy, CURLPAUSE_CONT);
@@ -992,8 +661,7 @@ static int request_take (lua_State *L) {
     ** callback; with no more data on the socket (the held chunk was the
     ** last) nothing would wake it before some unrelated timeout. So run
     ** curl's due timers here: a plain C call, no Lua below it. */
-    curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(m);
+    http_multi_kick(r->multi);
   }
   return 1;
 }
@@ -1003,10 +671,9 @@ static int request_gc (lua_State *L) {
   Request *r = (Request *)luaL_checkudata(L, 1, REQUEST_TYPE);
   if (r->op.active) {
     r->fail = FAIL_CANCELED;
-    remove_from_multi(r);
-    regsh_op_finish(&r->op);
+    http_request_done(r, CURLE_ABORTED_BY_CALLBACK);
   }
-  request_close(r);
+  http_request_close(r);
   return 0;
 }
 
@@ -1027,10 +694,6 @@ static const luaL_Reg request_methods[] = {
 };
 
 static const luaL_Reg request_meta[] = {
-  {"__close", request_gc},
-  {"__gc", request_gc},
-  {"__index", NULL},
-  {"__regsh_op", NULL},
   {"__tostring", request_tostring},
   {NULL, NULL}
 };
@@ -1041,21 +704,6 @@ static const luaL_Reg http_funcs[] = {
   {NULL, NULL}
 };
 
-static void createmeta (lua_State *L) {
-  luaL_newmetatable(L, MULTI_TYPE);
-  lua_pushcfunction(L, multi_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, REQUEST_TYPE);
-  luaL_setfuncs(L, request_meta, 0);
-  luaL_newlibtable(L, request_methods);
-  luaL_setfuncs(L, request_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushboolean(L, 1);
-  lua_setfield(L, -2, "__regsh_op");  /* what loop.cancel looks for */
-  lua_pop(L, 1);
-}
-
 int luaopen_regsh_core_http (lua_State *L);
 
 int luaopen_regsh_core_http (lua_State *L) {
@@ -1065,7 +713,10 @@ int luaopen_regsh_core_http (lua_State *L) {
       return luaL_error(L, "cannot initialise libcurl");
     initialised = 1;
   }
-  createmeta(L);
+  http_multi_init(L);
+  regsh_newclass(L, REQUEST_TYPE, request_gc, request_meta, request_methods,
+                 REGSH_CLASS_OP);
+  lua_pop(L, 1);
   luaL_newlib(L, http_funcs);
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");

@@ -1,7 +1,8 @@
 /*
-** http_headers.c: a response's raw header block as Lua tables (see
-** http_headers.h). Split from http.c, which owns the transfers; this part
-** only parses text.
+** http_headers.c: a response's header lines, collected under a limit and
+** then parsed into Lua tables (see http_headers.h). Split from http.c, which
+** owns the transfers; this part only handles text, and tests/c/
+** test_http_headers.c tests it directly.
 */
 #include <ctype.h>
 #include <string.h>
@@ -9,6 +10,15 @@
 #include <lauxlib.h>
 
 #include "http_headers.h"
+
+int http_headers_collect (regsh_buffer *head, size_t *seen, size_t limit,
+                          const char *line, size_t len) {
+  if (len > limit || *seen > limit - len) return HTTP_HEADER_TOOBIG;
+  *seen += len;
+  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) head->len = 0;
+  return regsh_buffer_append(head, line, len) ? HTTP_HEADER_OK
+                                              : HTTP_HEADER_NOMEM;
+}
 
 /* [-0, +1, m] the header name at idx in lower case; often it already is
 ** (HTTP/2 sends nothing else), and then it is the same string */

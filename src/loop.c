@@ -28,22 +28,13 @@ struct regsh_loop {
 
 static const char LOOP_KEY = 'L';  /* registry key: the address */
 
-static void free_handle (uv_handle_t *h) {
-  free(h);
-}
-
-static void close_handle (void *h) {
-  if (h && !uv_is_closing((uv_handle_t *)h))
-    uv_close((uv_handle_t *)h, free_handle);
-}
-
 static void wake_cb (uv_async_t *h) {
   (void)h;  /* waking uv_run up is all it is for */
 }
 
 static void close_walk (uv_handle_t *h, void *arg) {
   (void)arg;
-  if (!uv_is_closing(h)) uv_close(h, free_handle);
+  regsh_close_handle(h);
 }
 
 /* Runs last at lua_close (the loop is older than every op), after each op's
@@ -69,10 +60,7 @@ regsh_loop *regsh_loop_of (lua_State *L) {
   lua_pop(L, 1);
   loop = (regsh_loop *)lua_newuserdatauv(L, sizeof(*loop), 0);
   memset(loop, 0, sizeof(*loop));
-  if (luaL_newmetatable(L, LOOP_TYPE)) {
-    lua_pushcfunction(L, loop_gc);
-    lua_setfield(L, -2, "__gc");
-  }
+  regsh_newclass(L, LOOP_TYPE, loop_gc, NULL, NULL, 0);
   lua_setmetatable(L, -2);
   if (uv_loop_init(&loop->uv) != 0) luaL_error(L, "cannot create event loop");
   loop->open = 1;
@@ -167,7 +155,7 @@ static int loop_alive (lua_State *L) {
 
 static regsh_op *checkop (lua_State *L, int idx) {
   luaL_checktype(L, idx, LUA_TUSERDATA);
-  if (luaL_getmetafield(L, idx, "__regsh_op") == LUA_TNIL)
+  if (luaL_getmetafield(L, idx, REGSH_OP_MARKER) == LUA_TNIL)
     luaL_argerror(L, idx, "regsh op expected");
   lua_pop(L, 1);
   return (regsh_op *)lua_touserdata(L, idx);
@@ -217,7 +205,7 @@ typedef struct {
 static void timer_stop (TimerOp *t) {
   if (t->handle) {
     uv_timer_stop(t->handle);
-    close_handle(t->handle);
+    regsh_close_handle(t->handle);
     t->handle = NULL;
   }
 }
@@ -282,7 +270,7 @@ static const struct { const char *name; int num; } signals[] = {
 static void signal_stop (SignalOp *s) {
   if (s->handle) {
     uv_signal_stop(s->handle);
-    close_handle(s->handle);
+    regsh_close_handle(s->handle);
     s->handle = NULL;
   }
 }
@@ -348,21 +336,6 @@ static int loop_signal (lua_State *L) {
 /* }====================================================== */
 
 
-static void createmeta (lua_State *L, const char *name, lua_CFunction gc,
-                        const luaL_Reg *methods) {
-  luaL_newmetatable(L, name);
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushboolean(L, 1);
-  lua_setfield(L, -2, "__regsh_op");
-  lua_newtable(L);
-  if (methods) luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-}
-
 static const luaL_Reg signal_methods[] = {
   {"close", signal_close},
   {"take", signal_take},
@@ -383,8 +356,9 @@ static const luaL_Reg loop_funcs[] = {
 
 int luaopen_regsh_core_loop (lua_State *L) {
   regsh_loop_of(L);
-  createmeta(L, TIMER_TYPE, timer_gc, NULL);
-  createmeta(L, SIGNAL_TYPE, signal_gc, signal_methods);
+  regsh_newclass(L, TIMER_TYPE, timer_gc, NULL, NULL, REGSH_CLASS_OP);
+  regsh_newclass(L, SIGNAL_TYPE, signal_gc, NULL, signal_methods, REGSH_CLASS_OP);
+  lua_pop(L, 2);
   luaL_newlib(L, loop_funcs);
   lua_pushstring(L, uv_version_string());
   lua_setfield(L, -2, "libuv_version");

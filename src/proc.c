@@ -39,8 +39,7 @@ enum { MODE_CAPTURE, MODE_LINES, MODE_INHERIT, MODE_NULL, MODE_STDOUT };
 
 typedef struct {
   uv_pipe_t *pipe;            /* malloc'd; NULL before opening and after EOF */
-  char *data;                 /* captured bytes, or lines not yet taken */
-  size_t len, size;
+  regsh_buffer buf;           /* captured bytes, or lines not yet taken */
   size_t lines_end;           /* lines mode: data[0..lines_end) is whole lines */
   size_t limit;               /* capture mode: bytes kept, the rest is dropped */
   int mode;
@@ -123,15 +122,6 @@ static int checksignal (lua_State *L, int arg, int def) {
 ** =======================================================
 */
 
-static void free_handle (uv_handle_t *h) {
-  free(h);  /* all a close callback may do: the Proc may be gone by now */
-}
-
-static void close_handle (void *h) {
-  if (h && !uv_is_closing((uv_handle_t *)h))
-    uv_close((uv_handle_t *)h, free_handle);
-}
-
 static void close_fd (int *fd) {
   if (*fd >= 0) {
     close(*fd);
@@ -152,7 +142,7 @@ static int killgroup (Proc *p, int sig) {
 static void output_close (Output *o) {
   if (o->pipe) {
     uv_read_stop((uv_stream_t *)o->pipe);
-    close_handle(o->pipe);
+    regsh_close_handle(o->pipe);
     o->pipe = NULL;
   }
 }
@@ -160,7 +150,7 @@ static void output_close (Output *o) {
 static void input_close (Proc *p) {
   if (p->input_poll) {
     uv_poll_stop(p->input_poll);
-    close_handle(p->input_poll);
+    regsh_close_handle(p->input_poll);
     p->input_poll = NULL;
   }
   close_fd(&p->input_fd);  /* after the poll handle stopped, as libuv asks */
@@ -169,7 +159,7 @@ static void input_close (Proc *p) {
 static void timer_close (Proc *p) {
   if (p->timer) {
     uv_timer_stop(p->timer);
-    close_handle(p->timer);
+    regsh_close_handle(p->timer);
     p->timer = NULL;
   }
 }
@@ -264,7 +254,7 @@ static void exit_cb (uv_process_t *h, int64_t exit_status, int term_signal) {
   p->exited = 1;
   p->exit_status = exit_status;
   p->term_signal = term_signal;
-  close_handle(h);
+  regsh_close_handle(h);
   p->process = NULL;
   check_done(p);
 }
@@ -275,7 +265,7 @@ static void release (Proc *p) {
   if (p->process) {
     int status;
     killgroup(p, SIGKILL);
-    close_handle(p->process);  /* libuv forgets the pid: we reap it */
+    regsh_close_handle(p->process);  /* libuv forgets the pid: we reap it */
     p->process = NULL;
     while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR) {}
   }
@@ -289,8 +279,8 @@ static void release (Proc *p) {
     close_fd(&p->child_fd[i]);
     close_fd(&p->parent_fd[i]);
   }
-  free(p->out.data);
-  free(p->err.data);
+  regsh_buffer_free(&p->out.buf);
+  regsh_buffer_free(&p->err.buf);
   memset(&p->out, 0, sizeof(p->out));
   memset(&p->err, 0, sizeof(p->err));
   p->input = NULL;
@@ -312,37 +302,25 @@ static Output *output_of (uv_handle_t *h) {
   return (uv_handle_t *)p->out.pipe == h ? &p->out : &p->err;
 }
 
-/* room for a read at data + len; one byte more so a cut line or the last
-** line at EOF can get its '\n' */
-static int output_reserve (Output *o) {
-  size_t need = o->len + READ_CHUNK + 1;
-  if (o->size < need) {
-    size_t size = o->size ? o->size : READ_CHUNK + 1;
-    char *data;
-    while (size < need) size *= 2;
-    if ((data = (char *)realloc(o->data, size)) == NULL) return 0;
-    o->data = data;
-    o->size = size;
-  }
-  return 1;
-}
-
 static void alloc_cb (uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   Output *o = output_of(h);
   (void)suggested;
+  /* room for a read at data + len; one byte more so a cut line or the last
+  ** line at EOF can get its '\n' */
   /* past the limit the same tail is reused: those bytes are dropped */
-  if (output_reserve(o)) *buf = uv_buf_init(o->data + o->len, READ_CHUNK);
+  if (regsh_buffer_reserve(&o->buf, READ_CHUNK + 1))
+    *buf = uv_buf_init(o->buf.data + o->buf.len, READ_CHUNK);
   else *buf = uv_buf_init(NULL, 0);  /* read_cb gets UV_ENOBUFS */
 }
 
 /* lines mode: the bytes read make whole lines up to the last '\n' */
 static void output_lines (Proc *p, Output *o, size_t from) {
-  size_t end = o->len;
-  while (end > from && o->data[end - 1] != '\n') end--;
+  size_t end = o->buf.len;
+  while (end > from && o->buf.data[end - 1] != '\n') end--;
   if (end > from) o->lines_end = end;
-  else if (o->len - o->lines_end >= LINE_LIMIT) {
-    o->data[o->len++] = '\n';  /* a line too long to hold: cut it here */
-    o->lines_end = o->len;
+  else if (o->buf.len - o->lines_end >= LINE_LIMIT) {
+    o->buf.data[o->buf.len++] = '\n';  /* a line too long to hold: cut it here */
+    o->lines_end = o->buf.len;
   }
   else return;
   regsh_op_notify(&p->op);
@@ -359,23 +337,23 @@ static void read_cb (uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread > 0) {
     size_t n = (size_t)nread;
     if (o->mode == MODE_CAPTURE) {
-      size_t room = o->len < o->limit ? o->limit - o->len : 0;
+      size_t room = o->buf.len < o->limit ? o->limit - o->buf.len : 0;
       if (n > room) {
         n = room;
         o->truncated = 1;
       }
-      o->len += n;
+      o->buf.len += n;
     }
     else {
-      o->len += n;
-      output_lines(p, o, o->len - n);
+      o->buf.len += n;
+      output_lines(p, o, o->buf.len - n);
     }
   }
   else if (nread < 0) {  /* EOF, or an error that ends the stream all the same */
     if (nread == UV_ENOBUFS) o->truncated = 1;
-    if (o->mode == MODE_LINES && o->len > o->lines_end) {
-      o->data[o->len++] = '\n';  /* the last line had none */
-      o->lines_end = o->len;
+    if (o->mode == MODE_LINES && o->buf.len > o->lines_end) {
+      o->buf.data[o->buf.len++] = '\n';  /* the last line had none */
+      o->lines_end = o->buf.len;
       regsh_op_notify(&p->op);
     }
     output_close(o);
@@ -389,9 +367,9 @@ static void output_take (lua_State *L, Output *o) {
     lua_pushnil(L);
     return;
   }
-  lua_pushlstring(L, o->data, o->lines_end);
-  memmove(o->data, o->data + o->lines_end, o->len - o->lines_end);
-  o->len -= o->lines_end;
+  lua_pushlstring(L, o->buf.data, o->lines_end);
+  memmove(o->buf.data, o->buf.data + o->lines_end, o->buf.len - o->lines_end);
+  o->buf.len -= o->lines_end;
   o->lines_end = 0;
   if (o->paused) {
     o->paused = 0;
@@ -401,7 +379,8 @@ static void output_take (lua_State *L, Output *o) {
 
 /* [-0, +1, m] what a captured stream gave (nil for the other modes) */
 static void output_push (lua_State *L, Output *o) {
-  if (o->mode == MODE_CAPTURE) lua_pushlstring(L, o->data ? o->data : "", o->len);
+  if (o->mode == MODE_CAPTURE)
+    lua_pushlstring(L, o->buf.data ? o->buf.data : "", o->buf.len);
   else lua_pushnil(L);
 }
 
@@ -676,11 +655,65 @@ static int spawnfail (lua_State *L, int r, const char *file, const char *cwd) {
     else if (access(cwd, X_OK) != 0) cwd_error = uv_translate_sys_error(errno);
   }
   if (cwd_error)
-    return regsh_fail(L, uv_err_name(cwd_error),
-                      "cannot run '%s' in directory '%s': %s", file, cwd,
-                      uv_strerror(cwd_error));
-  return regsh_fail(L, uv_err_name(r), "cannot run '%s': %s", file,
-                    uv_strerror(r));
+    return regsh_fail_errno(L, cwd_error, "cannot run '%s' in directory '%s'",
+                            file, cwd);
+  return regsh_fail_errno(L, r, "cannot run '%s'", file);
+}
+
+/* Everything spawn takes from its arguments, read and checked before the
+** first resource is acquired: a misuse raises with nothing to undo. */
+typedef struct {
+  char **args;                /* NULL-ended; on the stack, anchored */
+  char **env;                 /* NULL-ended, or NULL to inherit ours */
+  const char *cwd;
+  const char *input;          /* stdin data or NULL; opts.stdin keeps it */
+  size_t input_len;
+  int out_mode, err_mode;
+  uint64_t timeout_ms, grace_ms;  /* timeout_ms 0: none */
+  size_t max_output;
+} SpawnOptions;
+
+/* [-0, +3, v] read spawn(argv, opts) (stack slots 1 and 2) into o. Pushes
+** what keeps its strings alive: an anchor table, args, env (or nil). */
+static void read_spawn_options (lua_State *L, SpawnOptions *o) {
+  static const char *const keys[] = {
+    "cwd", "env", "env_merge", "grace", "max_output", "on_stderr",
+    "on_stdout", "shell", "stderr", "stdin", "stdout", "timeout", NULL
+  };
+  lua_Integer max_output;
+  int shell;
+  regsh_check_keys(L, 2, keys);
+  shell = regsh_opt_boolean(L, 2, "shell", 0);
+  o->cwd = regsh_opt_string(L, 2, "cwd", NULL, NULL);
+  o->input = regsh_opt_string(L, 2, "stdin", NULL, &o->input_len);
+  o->out_mode = checkmode(L, 2, "stdout", "on_stdout", 0);
+  o->err_mode = checkmode(L, 2, "stderr", "on_stderr", 1);
+  o->timeout_ms = lua_getfield(L, 2, "timeout") == LUA_TNIL ? 0
+                  : checkseconds(L, 2, "timeout", 0, 0);
+  lua_pop(L, 1);
+  o->grace_ms = checkseconds(L, 2, "grace", DEFAULT_GRACE, 1);
+  max_output = regsh_opt_integer(L, 2, "max_output", DEFAULT_MAX_OUTPUT);
+  if (max_output < 0) luaL_error(L, "option 'max_output' must not be negative");
+  o->max_output = (size_t)max_output;
+  lua_newtable(L);                   /* 3: anchors the strings below */
+  pushargs(L, 1, shell, 3);          /* 4: args */
+  pushenv(L, 2, 3);                  /* 5: env or nil */
+  o->args = (char **)lua_touserdata(L, 4);
+  o->env = (char **)lua_touserdata(L, 5);
+}
+
+/* the child's stdio (and our ends of its pipes) as the options ask */
+static int setupstdio (Proc *p, const SpawnOptions *o,
+                       uv_stdio_container_t stdio[3]) {
+  int r = 0;
+  memset(stdio, 0, 3 * sizeof(*stdio));
+  if (o->input && (r = makepair(p, 0)) == 0) {
+    stdio[0].flags = UV_INHERIT_FD;
+    stdio[0].data.fd = p->child_fd[0];
+  }
+  if (r == 0) r = setupslot(p, &stdio[1], 1, o->out_mode);
+  if (r == 0) r = setupslot(p, &stdio[2], 2, o->err_mode);
+  return r;
 }
 
 /*
@@ -689,17 +722,11 @@ static int spawnfail (lua_State *L, int r, const char *file, const char *cwd) {
 ** raises. proc.lua documents the options.
 */
 static int proc_spawn (lua_State *L) {
-  static const char *const keys[] = {
-    "cwd", "env", "env_merge", "grace", "max_output", "on_stderr",
-    "on_stdout", "shell", "stderr", "stdin", "stdout", "timeout", NULL
-  };
+  SpawnOptions o;
   uv_process_options_t options;
   uv_stdio_container_t stdio[3];
-  const char *cwd, *input;
-  size_t input_len;
-  int out_mode, err_mode, shell, r;
-  uint64_t timeout_ms, grace_ms;
-  lua_Integer max_output;
+  uv_loop_t *uv = regsh_loop_uv(regsh_loop_of(L));
+  int r;
   Proc *p;
   luaL_checktype(L, 1, LUA_TTABLE);
   if (lua_isnoneornil(L, 2)) {
@@ -708,89 +735,66 @@ static int proc_spawn (lua_State *L) {
   }
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  regsh_check_keys(L, 2, keys);
-  /* everything that may raise comes before the first resource */
-  shell = regsh_opt_boolean(L, 2, "shell", 0);
-  cwd = regsh_opt_string(L, 2, "cwd", NULL, NULL);
-  input = regsh_opt_string(L, 2, "stdin", NULL, &input_len);
-  out_mode = checkmode(L, 2, "stdout", "on_stdout", 0);
-  err_mode = checkmode(L, 2, "stderr", "on_stderr", 1);
-  timeout_ms = lua_getfield(L, 2, "timeout") == LUA_TNIL ? 0
-               : checkseconds(L, 2, "timeout", 0, 0);
-  lua_pop(L, 1);
-  grace_ms = checkseconds(L, 2, "grace", DEFAULT_GRACE, 1);
-  max_output = regsh_opt_integer(L, 2, "max_output", DEFAULT_MAX_OUTPUT);
-  if (max_output < 0) return luaL_error(L, "option 'max_output' must not be negative");
-  lua_newtable(L);                   /* 3: anchors the strings below */
-  pushargs(L, 1, shell, 3);          /* 4: args */
-  pushenv(L, 2, 3);                  /* 5: env or nil */
+  memset(&o, 0, sizeof(o));
+  read_spawn_options(L, &o);         /* 3, 4, 5: anchors, args, env */
+
   p = newproc(L);                    /* 6: the handle */
-  if (input) {
+  if (o.input) {
     lua_getfield(L, 2, "stdin");
     lua_setiuservalue(L, 6, 1);      /* keeps p->input alive */
-    p->input = input;
-    p->input_len = input_len;
+    p->input = o.input;
+    p->input_len = o.input_len;
   }
-  p->out.mode = out_mode;
-  p->err.mode = err_mode;
-  p->out.limit = p->err.limit = (size_t)max_output;
-  p->timeout_ms = timeout_ms;
-  p->grace_ms = grace_ms;
-
+  p->out.mode = o.out_mode;
+  p->err.mode = o.err_mode;
+  p->out.limit = p->err.limit = o.max_output;
+  p->timeout_ms = o.timeout_ms;
+  p->grace_ms = o.grace_ms;
   memset(&options, 0, sizeof(options));
-  memset(stdio, 0, sizeof(stdio));
-  options.args = (char **)lua_touserdata(L, 4);
-  options.file = options.args[0];
-  options.env = (char **)lua_touserdata(L, 5);
-  options.cwd = cwd;
+  options.args = o.args;
+  options.file = o.args[0];
+  options.env = o.env;
+  options.cwd = o.cwd;
   options.exit_cb = exit_cb;
   options.flags = UV_PROCESS_DETACHED;  /* setsid: its own group to kill */
   options.stdio = stdio;
   options.stdio_count = 3;
-  if (input) r = makepair(p, 0);
-  else r = 0;
-  if (input && r == 0) {
-    stdio[0].flags = UV_INHERIT_FD;
-    stdio[0].data.fd = p->child_fd[0];
-  }
-  if (r == 0) r = setupslot(p, &stdio[1], 1, out_mode);
-  if (r == 0) r = setupslot(p, &stdio[2], 2, err_mode);
+  r = setupstdio(p, &o, stdio);
   if (r == 0 && (p->timer = (uv_timer_t *)malloc(sizeof(uv_timer_t))) == NULL)
     r = UV_ENOMEM;
   if (r == 0) {
-    uv_timer_init(regsh_loop_uv(regsh_loop_of(L)), p->timer);
+    uv_timer_init(uv, p->timer);
     p->timer->data = p;
     if ((p->process = (uv_process_t *)malloc(sizeof(uv_process_t))) == NULL)
       r = UV_ENOMEM;
   }
   if (r == 0) {
-    r = uv_spawn(regsh_loop_uv(regsh_loop_of(L)), p->process, &options);
+    r = uv_spawn(uv, p->process, &options);
     if (r != 0) {
-      close_handle(p->process);  /* libuv wants it closed even so */
+      regsh_close_handle(p->process);  /* libuv wants it closed even so */
       p->process = NULL;
     }
   }
   if (r != 0) {
     release(p);
-    return spawnfail(L, r, options.file, cwd);
+    return spawnfail(L, r, options.file, o.cwd);
   }
   p->pid = p->process->pid;
   p->process->data = p;
   p->closed = 0;
   for (int i = 0; i < 3; i++) close_fd(&p->child_fd[i]);
-  if (input) {
+  if (o.input) {
     p->input_fd = p->parent_fd[0];
     p->parent_fd[0] = -1;
   }
   if ((r = startoutput(L, p, &p->out, 1)) != 0 ||
       (r = startoutput(L, p, &p->err, 2)) != 0) {
     release(p);  /* kills and reaps the child */
-    return regsh_fail(L, uv_err_name(r), "cannot read the output of '%s': %s",
-                      options.file, uv_strerror(r));
+    return regsh_fail_errno(L, r, "cannot read the output of '%s'", options.file);
   }
   regsh_op_begin(L, 6, &p->op, proc_cancel);
-  if (input) input_write(p);
-  if (timeout_ms) uv_timer_start(p->timer, timer_cb, timeout_ms, 0);
+  if (o.input) input_write(p);
+  if (o.timeout_ms) uv_timer_start(p->timer, timer_cb, o.timeout_ms, 0);
   return 1;
 }
 
@@ -823,11 +827,8 @@ static int proc_kill (lua_State *L) {
   int sig = checksignal(L, 2, SIGTERM);
   if (!p->op.active)
     return regsh_fail(L, "ESRCH", "process %d has already finished", p->pid);
-  if (killgroup(p, sig) != 0) {
-    int e = uv_translate_sys_error(errno);
-    return regsh_fail(L, uv_err_name(e), "cannot signal process %d: %s",
-                      p->pid, uv_strerror(e));
-  }
+  if (killgroup(p, sig) != 0)
+    return regsh_fail_errno(L, errno, "cannot signal process %d", p->pid);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -885,10 +886,8 @@ static int proc_result (lua_State *L) {
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, 1, 2);
   /* the strings hold the output now */
-  free(p->out.data);
-  free(p->err.data);
-  p->out.data = p->err.data = NULL;
-  p->out.len = p->out.size = p->err.len = p->err.size = 0;
+  regsh_buffer_free(&p->out.buf);
+  regsh_buffer_free(&p->err.buf);
   return 1;
 }
 
@@ -903,8 +902,6 @@ static const luaL_Reg proc_methods[] = {
 };
 
 static const luaL_Reg proc_metamethods[] = {
-  {"__close", proc_close},
-  {"__gc", proc_close},
   {"__tostring", proc_tostring},
   {NULL, NULL}
 };
@@ -921,13 +918,9 @@ static const luaL_Reg proc_funcs[] = {
 int luaopen_regsh_core_proc (lua_State *L) {
   regsh_loop_of(L);  /* the loop must be older than any handle (see loop_gc) */
   luaL_newlib(L, proc_funcs);
-  luaL_newmetatable(L, PROC_TYPE);
-  luaL_setfuncs(L, proc_metamethods, 0);
-  lua_pushboolean(L, 1);
-  lua_setfield(L, -2, "__regsh_op");  /* loop.active/cancel accept it */
-  luaL_newlib(L, proc_methods);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__index");
+  regsh_newclass(L, PROC_TYPE, proc_close, proc_metamethods, proc_methods,
+                 REGSH_CLASS_OP);
+  lua_getfield(L, -1, "__index");
   /* stack: module, metatable, methods */
   lua_setfield(L, -3, "methods");
   lua_pop(L, 1);

@@ -255,9 +255,6 @@ static const luaL_Reg regex_methods[] = {
 };
 
 static const luaL_Reg regex_meta[] = {
-  {"__close", regex_gc},
-  {"__gc", regex_gc},
-  {"__index", NULL},  /* set below */
   {"__tostring", regex_tostring},
   {NULL, NULL}
 };
@@ -268,10 +265,7 @@ static const luaL_Reg regex_funcs[] = {
 };
 
 int luaopen_regsh_core_regex (lua_State *L) {
-  luaL_newmetatable(L, REGEX);
-  luaL_setfuncs(L, regex_meta, 0);
-  luaL_newlib(L, regex_methods);
-  lua_setfield(L, -2, "__index");
+  regsh_newclass(L, REGEX, regex_gc, regex_meta, regex_methods, 0);
   lua_pop(L, 1);
   luaL_newlib(L, regex_funcs);
   regex_version(L);

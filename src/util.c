@@ -1,22 +1,62 @@
 /*
-** util.c: the fail tuple and option-table readers used by every C module.
+** util.c: what every C module shares (see util.h): fail tuples, option
+** readers, classes, libuv handle closing, byte buffers. luv's util.c and
+** constants.c play this part there.
 */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <uv.h>
 
 #include "util.h"
 
-int regsh_fail (lua_State *L, const char *code, const char *fmt, ...) {
-  va_list ap;
+/* [-0, +3, m] fail, "CODE: detail[: reason]", "CODE" */
+static int pushfail (lua_State *L, const char *code, const char *reason,
+                     const char *fmt, va_list ap) {
   luaL_pushfail(L);
   lua_pushstring(L, code);
   lua_pushliteral(L, ": ");
-  va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 3);
+  if (reason) lua_pushfstring(L, ": %s", reason);
+  lua_concat(L, reason ? 4 : 3);
   lua_pushstring(L, code);
   return 3;
+}
+
+int regsh_fail (lua_State *L, const char *code, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = pushfail(L, code, NULL, fmt, ap);
+  va_end(ap);
+  return n;
+}
+
+const char *regsh_errno_code (int err) {
+  char name[64];
+  int uverr = uv_translate_sys_error(err);  /* a libuv error stays as it is */
+  /* uv_err_name leaks a string for a code it does not know: ask _r first */
+  uv_err_name_r(uverr, name, sizeof(name));
+  if (strncmp(name, "Unknown", 7) == 0) return "EIO";
+  return uv_err_name(uverr);
+}
+
+int regsh_fail_errno (lua_State *L, int err, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = pushfail(L, regsh_errno_code(err),
+               uv_strerror(uv_translate_sys_error(err)), fmt, ap);
+  va_end(ap);
+  return n;
+}
+
+int regsh_errno_name (lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n > 0 && n < 1000, 1, "not an errno value");
+  lua_pushstring(L, regsh_errno_code((int)n));
+  return 1;
 }
 
 static int optfield (lua_State *L, int t, const char *key, int type,
@@ -88,3 +128,94 @@ void regsh_check_keys (lua_State *L, int t, const char *const keys[]) {
     else luaL_error(L, "option names must be strings");
   }
 }
+
+void regsh_check_header_text (lua_State *L, const char *header, const char *s,
+                              size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+      luaL_error(L, "header '%s' has a line break or NUL in its value", header);
+}
+
+
+/*
+** {======================================================
+** Classes and libuv handles
+** =======================================================
+*/
+
+void regsh_newclass (lua_State *L, const char *name, lua_CFunction gc,
+                     const luaL_Reg *meta, const luaL_Reg *methods, int flags) {
+  if (!luaL_newmetatable(L, name)) return;  /* made already */
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+  }
+  if (meta) luaL_setfuncs(L, meta, 0);
+  if (methods) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+  }
+  if (flags & REGSH_CLASS_OP) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, REGSH_OP_MARKER);
+  }
+}
+
+static void free_handle (uv_handle_t *h) {
+  free(h);
+}
+
+void regsh_close_handle (void *handle) {
+  uv_handle_t *h = (uv_handle_t *)handle;
+  if (h && !uv_is_closing(h)) uv_close(h, free_handle);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Byte buffers
+** =======================================================
+*/
+
+#define BUFFER_MIN 256
+
+int regsh_buffer_resize (regsh_buffer *b, size_t cap) {
+  char *p;
+  if (cap < b->len) return 0;
+  if (cap == b->cap) return 1;
+  p = (char *)realloc(b->data, cap ? cap : 1);
+  if (p == NULL) return 0;
+  b->data = p;
+  b->cap = cap;
+  return 1;
+}
+
+int regsh_buffer_reserve (regsh_buffer *b, size_t n) {
+  size_t cap = b->cap ? b->cap : BUFFER_MIN;
+  if (b->cap - b->len >= n) return 1;
+  while (cap - b->len < n) {
+    if (cap > ((size_t)-1) / 2) return 0;
+    cap *= 2;
+  }
+  return regsh_buffer_resize(b, cap);
+}
+
+int regsh_buffer_append (regsh_buffer *b, const void *data, size_t n) {
+  if (!regsh_buffer_reserve(b, n)) return 0;
+  if (n) memcpy(b->data + b->len, data, n);
+  b->len += n;
+  return 1;
+}
+
+void regsh_buffer_free (regsh_buffer *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+/* }====================================================== */

@@ -527,8 +527,7 @@ typedef struct PathStep {
 typedef struct Encoder {
   yaml_emitter_t emitter;
   int live;             /* emitter initialised: __gc must delete it */
-  char *out;            /* the text so far (the emitter's output) */
-  size_t len, cap;
+  regsh_buffer out;     /* the text so far (the emitter's output) */
   PathStep path[MAX_DEPTH + 2];  /* how the value being encoded was reached */
 } Encoder;
 
@@ -550,30 +549,14 @@ static int encoder_gc (lua_State *L) {
   Encoder *e = (Encoder *)luaL_checkudata(L, 1, ENCODER);
   if (e->live) yaml_emitter_delete(&e->emitter);
   e->live = 0;
-  free(e->out);
-  e->out = NULL;
-  e->len = e->cap = 0;
+  regsh_buffer_free(&e->out);
   return 0;
 }
 
 /* the emitter's output handler: no Lua calls here, libyaml's frames are live */
 static int write_handler (void *data, unsigned char *buffer, size_t size) {
   Encoder *e = (Encoder *)data;
-  if (size > e->cap - e->len) {
-    size_t cap = e->cap ? e->cap : 256;
-    char *out;
-    while (cap - e->len < size) {
-      if (cap > SIZE_MAX / 2) return 0;
-      cap *= 2;
-    }
-    out = (char *)realloc(e->out, cap);
-    if (out == NULL) return 0;
-    e->out = out;
-    e->cap = cap;
-  }
-  memcpy(e->out + e->len, buffer, size);
-  e->len += size;
-  return 1;
+  return regsh_buffer_append(&e->out, buffer, size);
 }
 
 static int is_identifier (const char *s, size_t len) {
@@ -863,8 +846,7 @@ static int yaml_encode (lua_State *L) {
   lua_settop(L, 2);
   e = (Encoder *)lua_newuserdatauv(L, sizeof(Encoder), 0);
   e->live = 0;  /* born closed */
-  e->out = NULL;
-  e->len = e->cap = 0;
+  memset(&e->out, 0, sizeof(e->out));
   luaL_setmetatable(L, ENCODER);
   if (!yaml_emitter_initialize(&e->emitter)) return luaL_error(L, "not enough memory");
   e->live = 1;
@@ -880,7 +862,7 @@ static int yaml_encode (lua_State *L) {
   emit(L, e, &ev, yaml_document_end_event_initialize(&ev, 1));
   emit(L, e, &ev, yaml_stream_end_event_initialize(&ev));
   if (!yaml_emitter_flush(&e->emitter)) emitter_error(L, e);
-  lua_pushlstring(L, e->out, e->len);
+  lua_pushlstring(L, e->out.data ? e->out.data : "", e->out.len);
   lua_pushcfunction(L, encoder_gc);  /* free the emitter now, not at GC */
   lua_pushvalue(L, E_ENCODER);
   lua_call(L, 1, 0);
@@ -897,18 +879,10 @@ static const luaL_Reg yaml_funcs[] = {
   {NULL, NULL}
 };
 
-static void new_handle_type (lua_State *L, const char *name, lua_CFunction gc) {
-  luaL_newmetatable(L, name);
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
-}
-
 int luaopen_regsh_core_yaml (lua_State *L) {
-  new_handle_type(L, DECODER, decoder_gc);
-  new_handle_type(L, ENCODER, encoder_gc);
+  regsh_newclass(L, DECODER, decoder_gc, NULL, NULL, 0);
+  regsh_newclass(L, ENCODER, encoder_gc, NULL, NULL, 0);
+  lua_pop(L, 2);
   luaL_newlib(L, yaml_funcs);
   lua_pushstring(L, yaml_get_version_string());
   lua_setfield(L, -2, "libyaml_version");

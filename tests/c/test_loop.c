@@ -11,6 +11,7 @@
 
 #include "host.h"
 #include "loop.h"
+#include "util.h"
 
 /* assert() vanishes under NDEBUG (release builds): this check never does */
 #define CHECK(cond) do { if (!(cond)) { \
@@ -30,10 +31,7 @@ static void test_cancel (regsh_op *op) {
 static TestOp *newop (lua_State *L) {
   TestOp *t = (TestOp *)lua_newuserdatauv(L, sizeof(*t), 0);
   memset(t, 0, sizeof(*t));
-  if (luaL_newmetatable(L, "test.op")) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "__regsh_op");
-  }
+  regsh_newclass(L, "test.op", NULL, NULL, NULL, REGSH_CLASS_OP);
   lua_setmetatable(L, -2);
   regsh_op_begin(L, -1, &t->op, test_cancel);
   return t;

@@ -9,6 +9,7 @@ local loop = require "regsh.core.loop"
 local digest = require "regsh.core.digest"
 local R = require "support.registry"
 local servers = require "support.servers"
+local cmd = require "support.cmd"
 
 local MiB = 1024 * 1024
 
@@ -371,6 +372,63 @@ describe("regsh.http edge cases", function()
     assert.is_true(loop.monotonic() - t0 < 3)
   end)
 
+  it("refuses a user_agent that would start another header line", function()
+    for _, agent in ipairs{"probe/1\r\nX-Evil: 1", "probe/1\nX-Evil: 1", "probe\0"} do
+      local ok, err = pcall(http.get, s.url .. "/echo", {user_agent = agent})
+      assert.is_false(ok)
+      assert.matches("header 'User%-Agent' has a line break or NUL in its value", err)
+    end
+    -- what does go out is the agent as given, on one line
+    local res = assert(http.get(s.url .. "/echo", {user_agent = "probe/2 (x)"}))
+    local sent = require("regsh.json").decode(res.body).headers
+    local agents = {}
+    for _, h in ipairs(sent) do
+      if h[1]:lower() == "user-agent" then agents[#agents + 1] = h[2] end
+    end
+    assert.same({"probe/2 (x)"}, agents)
+  end)
+
+  it("gives ETOOBIG, not a broken connection, for over-long response headers", function()
+    -- many headers: over regsh's limit for the whole block
+    local res, err, code = http.get(s.url .. "/bigheader?lines=400&size=1000")
+    assert.is_nil(res)
+    assert.equal("ETOOBIG", code)
+    assert.matches("^ETOOBIG: http://127%.0%.0%.1:%d+/bigheader%?lines=400&size=1000: "
+      .. "response headers larger than 262144 bytes$", err)
+    -- one header line over curl's own limit
+    res, err, code = http.get(s.url .. "/bigheader?lines=1&size=200000")
+    assert.is_nil(res)
+    assert.equal("ETOOBIG", code)
+    assert.matches("/bigheader%?lines=1&size=200000: a response header line longer than "
+      .. "102400 bytes$", err)
+    -- just under the limits is a response
+    res = assert(http.get(s.url .. "/bigheader?lines=200&size=1000"))
+    assert.equal(200, res.status)
+    assert.equal(string.rep("b", 1000), res.headers["x-big-199"])
+  end)
+
+  it("gives EMFILE when no file descriptor is left for a connection", function()
+    -- a child regsh with a low descriptor limit uses up what is left, then
+    -- asks for a connection (the multi handle already exists: configure)
+    local script = cmd.temp_file(([[
+      local http = require "regsh.http"
+      http.configure{}
+      local files = {}
+      repeat
+        local f = io.open("/dev/null")
+        files[#files + 1] = f
+      until not f
+      local res, err, code = http.get(%q)
+      for _, f in ipairs(files) do f:close() end
+      print(code, err)
+    ]]):format(s.url .. "/repeat"))
+    local out, status, stderr = cmd.sh("ulimit -n 64 && " .. cmd.quote(cmd.bin) .. " "
+      .. cmd.quote(script))
+    os.remove(script)
+    assert.equal(0, status, stderr)
+    assert.matches("^EMFILE\tEMFILE: http://127%.0%.0%.1:%d+/repeat: cannot open a socket: too many open files\n$", out)
+  end)
+
   it("gives ECONNRESET when the server hangs up without answering", function()
     local res, _, code = http.get(s.url .. "/close")
     assert.is_nil(res)
@@ -427,10 +485,10 @@ describe("regsh.http failures", function()
     assert.matches("^ECONNREFUSED: http://127%.0%.0%.1:1/v2/: ", err)
   end)
 
-  it("gives ENOTFOUND for a name that does not resolve", function()
+  it("gives EHOST for a name that does not resolve", function()
     local res, err, code = http.get("http://nonexistent.invalid/")
     assert.is_nil(res)
-    assert.equal("ENOTFOUND", code)
+    assert.equal("EHOST", code)
     assert.matches("nonexistent%.invalid", err)
   end)
 
@@ -470,7 +528,10 @@ describe("regsh.http failures", function()
     assert.has_error(function() http.get("http://x/", {max_body = -1}) end)
     assert.has_error(function() http.get("http://x/", {output = "/tmp/x", on_data = print}) end)
     assert.has_error(function() http.get("http://x/", {headers = "X: y"}) end)
-    assert.has_error(function() http.get("http://x/", {headers = {["X-A"] = "b\r\nX-Evil: 1"}}) end)
+    assert.has_error(function() http.get("http://x/", {headers = {["X-A"] = "b\r\nX-Evil: 1"}}) end,
+      "header 'X-A' has a line break or NUL in its value")
+    assert.has_error(function() http.get("http://x/", {headers = {["X-A"] = {"ok", "b\nX: 1"}}}) end,
+      "header 'X-A' has a line break or NUL in its value")
     assert.has_error(function() http.get("http://x/", {headers = {["Bad Name"] = "v"}}) end)
     assert.has_error(function() http.get("http://x/", {headers = {X = {}, Y = {true}}}) end)
     assert.has_error(function() http.request{url = "http://x/", method = "GE T"} end)
@@ -480,6 +541,23 @@ describe("regsh.http failures", function()
     assert.has_error(function() http.configure{max_host_connections = -3} end)
     assert.has_error(function() http.configure{max_idle_connections = 0} end)
     assert.has_error(function() http.configure{pool = 1} end, "unknown option 'pool'")
+  end)
+
+  it("checks every option before it acquires anything", function()
+    -- output would be created; a bad option read after it must stop that
+    local path = tmpname()
+    assert.has_error(function()
+      http.get("http://127.0.0.1:1/", {output = path, user_agent = "a\nb"})
+    end, "header 'User-Agent' has a line break or NUL in its value")
+    assert.has_error(function()
+      http.get("http://127.0.0.1:1/", {output = path, headers = {["X-A"] = {{}}}})
+    end)
+    assert.is_nil(io.open(path))
+    local res, _, code = http.get("http://127.0.0.1:1/", {output = path})
+    assert.is_nil(res)
+    assert.equal("ECONNREFUSED", code)
+    assert(io.open(path)):close()  -- opened once the options were good
+    os.remove(path)
   end)
 
   it("blames the caller's line for misuse", function()

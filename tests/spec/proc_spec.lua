@@ -465,5 +465,25 @@ describe("regsh.proc #disk", function()
       assert.has_error(function() p:kill("SIGBOGUS") end)
       assert.has_error(function() p:kill(0) end)
     end)
+
+    it("checks every option before it starts anything", function()
+      -- the program would leave a file behind; a bad option late in the
+      -- list (an env value, a mode) must stop it before it starts
+      local marker = os.tmpname()
+      os.remove(marker)
+      local argv = {"sh", "-c", "echo ran > " .. marker}
+      assert.has_error(function()
+        proc.run{argv = argv, timeout = 5, env = {A = {}}}
+      end, "env value of 'A' must be a string or false, got table")
+      assert.has_error(function()
+        proc.run{argv = argv, stdin = "x", stderr = "file"}
+      end)
+      assert.is_nil(io.open(marker))
+      assert(proc.run{argv = argv})  -- the same run, well formed, does start
+      local f = assert(io.open(marker))
+      assert.equal("ran\n", f:read("a"))
+      f:close()
+      os.remove(marker)
+    end)
   end)
 end)

@@ -11,6 +11,8 @@ http_spec.lua, serving what a registry never does (loopback only):
   ANY  /echo            200 JSON {"method", "body", "headers": [[name, value]...]}
   GET  /folded          200 with an obsolete folded (multi-line) header value
   GET  /chunked?n=N     200 with N bytes of "x" in 64 KiB chunks, no Content-Length
+  GET  /bigheader?lines=L&size=S
+                        200 with L headers X-Big-<i> of S bytes each
 
 Usage: http_server.py [--port 0] [--watch PID]
 Prints `port=PORT pid=PID` on stdout when ready; exits when --watch PID dies.
@@ -89,6 +91,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     left -= size
                 self.wfile.write(b"0\r\n\r\n")
             except OSError:  # the client stopped reading: fine
+                self.close_connection = True
+        elif url.path == "/bigheader":
+            lines = int(query.get("lines", ["1"])[0])
+            size = int(query.get("size", ["1024"])[0])
+            try:
+                self.reply(200, b"big", [("X-Big-%d" % i, "b" * size)
+                                         for i in range(lines)])
+            except OSError:  # the client gave up on the headers: fine
                 self.close_connection = True
         else:
             self.reply(404, b"not found")
