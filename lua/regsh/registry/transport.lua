@@ -34,14 +34,6 @@ function Transport:fail(code, text)
   return nil, redact.text(code .. ": " .. text, self.auth and self.auth:secrets()), code
 end
 
--- ENOTFOUND means only "no such manifest/blob/repository"; a failed DNS lookup
--- is EHOST. Until src/http.c reports EHOST itself, a transport ENOTFOUND (which
--- can only be DNS) is renamed here; drop this once it does.
-local function transport_code(code)
-  if code == "ENOTFOUND" then return "EHOST" end
-  return code or "EHTTP"
-end
-
 --- One exchange without auth: TLS options, timeout, concurrency limit, and
 --- retries on transport errors and retryable statuses. A retryable status
 --- that outlasts the retries comes back as the response (res.attempts says how many).
@@ -69,7 +61,7 @@ function Transport:send(req, what)
         self.policy.retries + 1))
       if delay > 0 then self.policy.sleep(delay) end
     else
-      code = transport_code(code)
+      code = code or "EHTTP"
       self:log("debug", string.format("%s %s -> %s", request.method, request.url, tostring(err)))
       if not (self.policy:retryable(code) and self.policy:allows(attempt)) then
         local detail = tostring(err):gsub("^[%u%d]+: ", "")
