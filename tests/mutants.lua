@@ -1,0 +1,33 @@
+-- tests/mutants.lua: the mutants scripts/mutate applies, one at a time.
+-- Each is a bug someone could write in one line: `from` (which must occur
+-- exactly once in `file`) becomes `to`, and the `specs` (optionally narrowed
+-- by a busted `filter`) must fail. `why` names the rule the mutant breaks.
+-- Tag `fast` marks the subset CI runs on every change.
+return {
+  {
+    name = "digest-verify-always-true",
+    why = "verify() accepts content whatever its digest",
+    file = "lua/regsh/digest.lua",
+    from = "if actual ~= expected then",
+    to = "if false then",
+    specs = {"tests/spec/digest_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "digest-valid-any-length",
+    why = "valid() accepts a digest of the wrong length",
+    file = "lua/regsh/digest.lua",
+    from = "lengths[algorithm] == #hex",
+    to = "lengths[algorithm] ~= nil",
+    specs = {"tests/spec/digest_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "digest-c-hex-low-nibble",
+    why = "the hex encoding of a digest drops the low nibble",
+    file = "src/digest.c",
+    from = "hex[2 * i + 1] = hexdigits[md[i] & 15];",
+    to = "hex[2 * i + 1] = hexdigits[md[i] >> 4];",
+    specs = {"tests/spec/digest_spec.lua"},
+  },
+}
