@@ -30,4 +30,26 @@ return {
     to = "hex[2 * i + 1] = hexdigits[md[i] >> 4];",
     specs = {"tests/spec/digest_spec.lua"},
   },
+  {
+    name = "retry-after-429-only",
+    why = "a Retry-After header is obeyed on every retryable status (503 too), not only on 429:"
+      .. " the delay before the retry of a 503 carrying Retry-After: N is N seconds",
+    file = "lua/regsh/registry/transport.lua",
+    from = 'self.policy:delay(attempt, res.headers["retry-after"])',
+    to = 'self.policy:delay(attempt, res.status == 429 and res.headers["retry-after"] or nil)',
+    specs = {"tests/spec/registry_faults_spec.lua"},
+    filter = "Retry%-After on a 503",
+    tags = {fast = true},
+  },
+  {
+    name = "retry-no-etimedout",
+    why = "a transport timeout (ETIMEDOUT) is retried like a reset: 1 + retries attempts"
+      .. " reach the server before ETIMEDOUT is returned",
+    file = "lua/regsh/registry/retry.lua",
+    from = "ECONNRESET = true, ETIMEDOUT = true,",
+    to = "ECONNRESET = true,",
+    specs = {"tests/spec/registry_faults_spec.lua"},
+    filter = "ETIMEDOUT",
+    tags = {fast = true},
+  },
 }
