@@ -52,4 +52,27 @@ return {
     filter = "ETIMEDOUT",
     tags = {fast = true},
   },
+  {
+    name = "auth-token-any-repository",
+    why = "a cached token serves a request only if it was granted for the same resource"
+      .. " (repository:NAME) with every action needed; the token of one repository is never"
+      .. " sent for another (the registry would answer 401 and a new token be fetched)",
+    file = "lua/regsh/registry/auth.lua",
+    from = "if hres == resource then",
+    to = "if true then",
+    specs = {"tests/spec/registry_auth_spec.lua"},
+    filter = "never another's",
+    tags = {fast = true},
+  },
+  {
+    name = "auth-one-token-slot",
+    why = "tokens are cached per scope set (the key is the sorted scopes), not in one slot"
+      .. " for all: reads alternating between two repositories cost two tokens and no 401",
+    file = "lua/regsh/registry/auth.lua",
+    from = 'return table.concat(copy, " ")',
+    to = 'return ""',
+    specs = {"tests/spec/registry_auth_spec.lua"},
+    filter = "keeps a token per scope",
+    tags = {fast = true},
+  },
 }
