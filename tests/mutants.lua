@@ -75,4 +75,24 @@ return {
     filter = "keeps a token per scope",
     tags = {fast = true},
   },
+  {
+    name = "dryrun-blob-post-ungated",
+    why = "in dry-run mode no write request reaches the registry: the POST that opens a blob"
+      .. " upload session is itself a write (refused with EDRYRUN), not only the PUT that ends it",
+    file = "lua/regsh/registry/blob.lua",
+    from = 'write = string.format("upload blob %s (%d bytes)", what, source.size)})',
+    to = "})",
+    specs = {"tests/spec/registry_dryrun_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "dryrun-mount-ungated",
+    why = "in dry-run mode a cross-repository mount (POST ...?mount=&from=) is refused with"
+      .. " EDRYRUN before any request is sent",
+    file = "lua/regsh/registry/blob.lua",
+    from = 'write = string.format("mount blob %s from %s/%s", what, reg.host, from_repository)})',
+    to = "})",
+    specs = {"tests/spec/registry_dryrun_spec.lua"},
+    tags = {fast = true},
+  },
 }
