@@ -95,4 +95,59 @@ return {
     specs = {"tests/spec/registry_dryrun_spec.lua"},
     tags = {fast = true},
   },
+  {
+    name = "blob-memory-unverified",
+    why = "a blob read into memory is hashed and refused with EDIGEST unless it hashes to the"
+      .. " digest asked for",
+    file = "lua/regsh/registry/blob.lua",
+    from = "local actual = digest.string(res.body, algorithm)",
+    to = "local actual = blob_digest",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "corrupted blob read into memory",
+    tags = {fast = true},
+  },
+  {
+    name = "blob-file-unverified",
+    why = "a blob written to opts.output is hashed from the file and, unless it hashes to the"
+      .. " digest asked for, refused with EDIGEST and the file removed",
+    file = "lua/regsh/registry/blob.lua",
+    from = "local actual, size_or_err = digest.file(opts.output, algorithm)",
+    to = "local actual, size_or_err = blob_digest, 0",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "corrupted blob written to a file",
+    tags = {fast = true},
+  },
+  {
+    name = "manifest-by-digest-unchecked",
+    why = "a manifest asked for by digest must hash to that digest (EDIGEST otherwise), even"
+      .. " when the registry sends no Docker-Content-Digest",
+    file = "lua/regsh/registry/manifest.lua",
+    from = "if by_digest and actual ~= by_digest then",
+    to = "if false then",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "asked for by digest",
+    tags = {fast = true},
+  },
+  {
+    name = "manifest-header-unchecked",
+    why = "a manifest (asked for by tag) must hash to the Docker-Content-Digest the registry"
+      .. " sent with it (EDIGEST otherwise)",
+    file = "lua/regsh/registry/manifest.lua",
+    from = 'header:match("^" .. algorithm .. ":") and header ~= actual then',
+    to = 'header:match("^" .. algorithm .. ":") and false then',
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "asked for by tag",
+    tags = {fast = true},
+  },
+  {
+    name = "manifest-no-size-cap",
+    why = "a manifest body over 4 MiB (distribution's own limit) is refused with ETOOBIG while"
+      .. " it downloads (max_body of the GET), and one of exactly 4 MiB is read",
+    file = "lua/regsh/registry/manifest.lua",
+    from = "M.MAX_SIZE = 4 * 1024 * 1024",
+    to = "M.MAX_SIZE = nil",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "4 MiB",
+    tags = {fast = true},
+  },
 }

@@ -20,7 +20,9 @@ A rule: {"match": "regex searched in path?query" (default ".*"),
          "method": "GET" (optional), "skip": K (let K matches through first),
          "times": N (default 1, -1 = forever), "action": one of
   "status"   answer {"status": 503, "headers": {...}, "body": "..."} (default
-             body: a registry-style JSON error); e.g. 429 + Retry-After
+             body: a registry-style JSON error; {"body_file": PATH} answers
+             that file's bytes, e.g. a manifest no real registry would store);
+             e.g. 429 + Retry-After
   "reset"    close the connection with a TCP RST, answering nothing
   "close"    close the connection with a FIN, answering nothing
   "delay"    wait {"seconds": S} then forward normally
@@ -492,6 +494,9 @@ class Handler(BaseHTTPRequestHandler):
             self.drain()
             status = int(rule.get("status", 503))
             body = rule.get("body")
+            if rule.get("body_file"):
+                with open(rule["body_file"], "rb") as f:
+                    body = f.read()
             if body is None:
                 body = json.dumps({"errors": [{"code": "UNAVAILABLE" if status != 429
                                                else "TOOMANYREQUESTS",
