@@ -150,4 +150,25 @@ return {
     filter = "4 MiB",
     tags = {fast = true},
   },
+  {
+    name = "errors-unscrubbed",
+    why = "every error message the registry client returns goes through redact.text with the"
+      .. " host's secrets (password, identity token, bearer tokens), so a registry echoing a"
+      .. " credential (in an error body) shows <redacted>",
+    file = "lua/regsh/registry/transport.lua",
+    from = 'return nil, redact.text(code .. ": " .. text, self.auth and self.auth:secrets()), code',
+    to = 'return nil, code .. ": " .. text, code',
+    specs = {"tests/spec/registry_secrets_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "log-unscrubbed",
+    why = "every log line of the registry client goes through redact.text with the host's"
+      .. " secrets, so a URL or challenge echoing a credential is logged as <redacted>",
+    file = "lua/regsh/registry/transport.lua",
+    from = "self.log_fn(level, redact.text(message, self.auth and self.auth:secrets()))",
+    to = "self.log_fn(level, message)",
+    specs = {"tests/spec/registry_secrets_spec.lua"},
+    tags = {fast = true},
+  },
 }
