@@ -171,4 +171,16 @@ return {
     specs = {"tests/spec/registry_secrets_spec.lua"},
     tags = {fast = true},
   },
+  {
+    name = "acr-locked-always-nil",
+    why = "ACR tag and manifest entries carry locked = true when changeableAttributes has"
+      .. " deleteEnabled or writeEnabled false, and locked = false otherwise (never nil when"
+      .. " the registry sent attributes)",
+    file = "lua/regsh/registry/acr.lua",
+    from = 'if type(attributes) ~= "table" then return nil end',
+    to = "do return nil end",
+    specs = {"tests/spec/registry_acr_spec.lua"},
+    filter = "locks and unlocks",
+    tags = {fast = true},
+  },
 }
