@@ -183,4 +183,24 @@ return {
     filter = "locks and unlocks",
     tags = {fast = true},
   },
+  {
+    name = "limiter-unbounded",
+    why = "a client never has more requests in flight than its `concurrency` option (default"
+      .. " 8), however many tasks call it at once",
+    file = "lua/regsh/registry/init.lua",
+    from = "limiter = async.semaphore(self.concurrency)",
+    to = "limiter = async.semaphore(1000)",
+    specs = {"tests/spec/registry_pagination_spec.lua"},
+    filter = "in flight",
+    tags = {fast = true},
+  },
+  {
+    name = "limiter-serial",
+    why = "a client with concurrency N > 1 runs requests in parallel (more than one in flight)",
+    file = "lua/regsh/registry/init.lua",
+    from = "limiter = async.semaphore(self.concurrency)",
+    to = "limiter = async.semaphore(1)",
+    specs = {"tests/spec/registry_pagination_spec.lua"},
+    filter = "in flight",
+  },
 }
