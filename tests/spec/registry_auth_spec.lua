@@ -19,15 +19,12 @@ describe("registry Bearer token auth", function()
 
   setup(function()
     ts = servers.token_server{users = {alice = "s3cret-alice", reader = {"s3cret-reader", "pull"}}}
-    reg = regs.start{token = ts:registry_option(SERVICE)}
     -- the proxy's log shows every 401 the registry answered the client
-    fp = servers.fault_proxy(reg.url)
+    reg, fp = servers.proxied_registry{token = ts:registry_option(SERVICE)}
   end)
 
   teardown(function()
-    servers.stop(fp)
-    regs.stop(reg)
-    servers.stop(ts)
+    servers.stop_all(fp, reg, ts)
   end)
 
   -- 401s the registry answered on repository paths (the /v2/ ping's 401 is how

@@ -4,7 +4,6 @@
 -- first step of a multi-request write such as the upload session's POST.
 local registry = require "regsh.registry"
 local servers = require "support.servers"
-local regs = require "support.registry"
 local content = require "support.content"
 
 local READS = {GET = true, HEAD = true}
@@ -30,16 +29,12 @@ describe("registry dry run", function()
   end
 
   setup(function()
-    reg = regs.start{}
-    fp = servers.fault_proxy(reg.url)
+    reg, fp = servers.proxied_registry{}
     md, raw, blobs = content.push_image(registry.open(reg.host), "dry/app", "v1")
     assert.is_string(md, raw)
   end)
 
-  teardown(function()
-    servers.stop(fp)
-    regs.stop(reg)
-  end)
+  teardown(function() servers.stop_all(fp, reg) end)
 
   before_each(function() fp:clear() end)
 

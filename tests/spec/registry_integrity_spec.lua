@@ -53,16 +53,12 @@ describe("registry content integrity", function()
   end
 
   setup(function()
-    reg = regs.start{}
-    fp = servers.fault_proxy(reg.url)
+    reg, fp = servers.proxied_registry{}
     md, raw, blobs = content.push_image(registry.open(reg.host), "int/app", "v1")
     assert.is_string(md, raw)
   end)
 
-  teardown(function()
-    servers.stop(fp)
-    regs.stop(reg)
-  end)
+  teardown(function() servers.stop_all(fp, reg) end)
 
   before_each(function() fp:clear() end)
 

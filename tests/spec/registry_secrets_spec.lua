@@ -6,7 +6,6 @@
 -- <redacted>), so it cannot pass because nothing could have leaked.
 local registry = require "regsh.registry"
 local servers = require "support.servers"
-local regs = require "support.registry"
 local content = require "support.content"
 
 local MASK = "<redacted>"
@@ -25,17 +24,13 @@ describe("registry secrets echoed by a Basic-auth registry", function()
   end
 
   setup(function()
-    reg = regs.start{htpasswd = {eve = PASSWORD}}
-    fp = servers.fault_proxy(reg.url)
+    reg, fp = servers.proxied_registry{htpasswd = {eve = PASSWORD}}
     local _
     _, _, blobs = assert(content.push_image(registry.open(reg.host,
       {username = "eve", password = PASSWORD}), "echo/app", "v1"))
   end)
 
-  teardown(function()
-    servers.stop(fp)
-    regs.stop(reg)
-  end)
+  teardown(function() servers.stop_all(fp, reg) end)
 
   before_each(function() fp:clear() end)
 
@@ -82,16 +77,13 @@ describe("registry secrets echoed by a Bearer-auth registry", function()
 
   setup(function()
     ts = servers.token_server{users = {eve = PASSWORD}}
-    reg = regs.start{token = ts:registry_option("regsh-secrets-spec")}
-    fp = servers.fault_proxy(reg.url)
+    reg, fp = servers.proxied_registry{token = ts:registry_option("regsh-secrets-spec")}
     assert(content.push_image(registry.open(reg.host, {username = "eve", password = PASSWORD}),
       "echo/app", "v1"))
   end)
 
   teardown(function()
-    servers.stop(fp)
-    regs.stop(reg)
-    servers.stop(ts)
+    servers.stop_all(fp, reg, ts)
   end)
 
   it("scrubs the token from a 500 that echoes it, in the error and the log", function()
@@ -129,14 +121,10 @@ describe("registry secrets echoed in a challenge header", function()
   local reg, fp
 
   setup(function()
-    reg = regs.start{htpasswd = {eve = PASSWORD}}
-    fp = servers.fault_proxy(reg.url)
+    reg, fp = servers.proxied_registry{htpasswd = {eve = PASSWORD}}
   end)
 
-  teardown(function()
-    servers.stop(fp)
-    regs.stop(reg)
-  end)
+  teardown(function() servers.stop_all(fp, reg) end)
 
   -- a 401 whose Bearer realm carries the password; port 1 refuses connections,
   -- so the client's messages name the token service, that is the realm
