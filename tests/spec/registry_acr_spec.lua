@@ -126,11 +126,11 @@ describe("ACR metadata API (fixture, not ACR)", function()
     assert.is_false(s.tags.a.changeableAttributes.writeEnabled)
     assert.is_true(s.tags.a.changeableAttributes.readEnabled)
     local tags = assert(r:acr_tags("locks"))
+    assert.equal(3, #tags)
     for _, t in ipairs(tags) do
-      if t.name == "a" then
-        assert.is_false(attributes(t).deleteEnabled)
-        if t.locked ~= nil then assert.is_true(t.locked) end
-      end
+      -- locked: deleteEnabled or writeEnabled cleared; only "a" is
+      assert.equal(t.name == "a", t.locked, t.name)
+      assert.equal(t.name ~= "a", attributes(t).deleteEnabled, t.name)
     end
     -- a locked tag is not untagged, and the error says so
     local ok, err = r:untag("locks", "a")
@@ -143,6 +143,9 @@ describe("ACR metadata API (fixture, not ACR)", function()
     local digest = s.tags.c.digest
     assert.is_true(r:lock("locks", digest, {deleteEnabled = false}))
     assert.is_false(acr:repo("locks").manifests[digest].changeableAttributes.deleteEnabled)
+    local ms = assert(r:acr_manifests("locks"))
+    assert.equal(2, #ms)
+    for _, m in ipairs(ms) do assert.equal(m.digest == digest, m.locked, m.digest) end
     local gone, derr = r:delete("locks", digest)
     assert.is_nil(gone)
     assert.is_string(derr)

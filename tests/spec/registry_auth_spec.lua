@@ -15,16 +15,61 @@ local SERVICE = "regsh-auth-spec"
 local function elapsed_since(t0) return loop.monotonic() - t0 end
 
 describe("registry Bearer token auth", function()
-  local ts, reg
+  local ts, reg, fp
 
   setup(function()
     ts = servers.token_server{users = {alice = "s3cret-alice", reader = {"s3cret-reader", "pull"}}}
-    reg = regs.start{token = ts:registry_option(SERVICE)}
+    -- the proxy's log shows every 401 the registry answered the client
+    reg, fp = servers.proxied_registry{token = ts:registry_option(SERVICE)}
   end)
 
   teardown(function()
-    regs.stop(reg)
-    servers.stop(ts)
+    servers.stop_all(fp, reg, ts)
+  end)
+
+  -- 401s the registry answered on repository paths (the /v2/ ping's 401 is how
+  -- the client learns the realm; any other is a token sent where it is not valid)
+  local function rejected(pattern)
+    local out = {}
+    for _, e in ipairs(fp:log(pattern)) do
+      if e.status == 401 then out[#out + 1] = e.method .. " " .. e.path end
+    end
+    return out
+  end
+
+  local function two_repositories(prefix)
+    local w = registry.open(reg.host, {username = "alice", password = "s3cret-alice"})
+    local a = assert(content.push_image(w, prefix .. "/a", "v1"))
+    local b = assert(content.push_image(w, prefix .. "/b", "v1"))
+    return a, b
+  end
+
+  it("sends each repository a token for that repository, never another's", function()
+    local a, b = two_repositories("scoped")
+    ts:reset()
+    fp:clear()
+    local r = registry.open(fp.host, {username = "alice", password = "s3cret-alice"})
+    assert.equal(a, assert(r:manifest("scoped/a", "v1")).digest)
+    assert.equal(b, assert(r:manifest("scoped/b", "v1")).digest)
+    assert.same({}, rejected("^/v2/scoped/"))
+    local stats = ts:stats()
+    assert.equal(2, stats.tokens)
+    assert.equal(1, stats.scopes["repository:scoped/a:pull"])
+    assert.equal(1, stats.scopes["repository:scoped/b:pull"])
+  end)
+
+  it("keeps a token per scope: reads alternating between two repositories cost 2 tokens", function()
+    local a, b = two_repositories("alternate")
+    ts:reset()
+    fp:clear()
+    local r = registry.open(fp.host, {username = "alice", password = "s3cret-alice"})
+    for _ = 1, 4 do
+      assert.equal(a, assert(r:head("alternate/a", "v1")).digest)
+      assert.equal(b, assert(r:head("alternate/b", "v1")).digest)
+    end
+    assert.same({}, rejected("^/v2/alternate/"))
+    assert.equal(8, #fp:log("^/v2/alternate/"))
+    assert.equal(2, ts:stats().tokens)
   end)
 
   it("answers the ping with a Bearer challenge naming the token service (sanity)", function()

@@ -153,17 +153,28 @@ describe("registry pagination", function()
     assert.equal(REPOS, n)
   end)
 
-  it("HEADs all 1,200 tags with concurrency 8 and gets every digest right", function()
-    local r = registry.open(reg.host, {page_size = 100, concurrency = 8})
+  it("HEADs all 1,200 tags with concurrency 8, gets every digest right and never has more"
+     .. " than 8 requests in flight", function()
+    local r = registry.open(fp.host, {page_size = 100, concurrency = 8})
     local tags = assert(r:tags("many"))
+    fp:clear()
     local fns = {}
     for i, t in ipairs(tags) do
       fns[i] = function() return assert(r:head("many", t.name)).digest end
     end
-    local results = async.gather(fns, {concurrency = 8})
+    -- 64 tasks at once: the client's own limit (8) is what keeps requests in flight down
+    local results = async.gather(fns, {concurrency = 64})
     for i, t in ipairs(tags) do
       local index = tonumber(t.name:match("%d+"))
       assert.equal(digests[index % #digests + 1], results[i], t.name)
     end
+    -- the proxy counts requests received and not yet answered
+    local log = fp:log("^/v2/many/manifests/")
+    assert.equal(COUNT, #log)
+    local most = 0
+    for _, e in ipairs(log) do most = math.max(most, e.inflight) end
+    assert.is_true(most > 1, "the HEADs went one at a time")
+    assert.is_true(most <= 8,
+      string.format("%d requests were in flight at once, with concurrency 8", most))
   end)
 end)

@@ -10,22 +10,32 @@ Control API, on the same port under /_fault/ (a registry never uses that path):
   POST   /_fault/rules   JSON rule or list of rules -> {"ids": [...]}
   GET    /_fault/rules   the rules with their remaining counts
   DELETE /_fault/rules   remove every rule
-  GET    /_fault/log     [{"n", "t", "method", "path", "action", "status", "rule"}...]
-                         (t = unix time the request arrived; bounded to 20,000)
+  GET    /_fault/log     [{"n", "t", "method", "path", "action", "status", "rule",
+                           "inflight"}...] (t = unix time the request arrived;
+                         inflight = requests received and not yet answered when
+                         it arrived, itself included: never more than the
+                         client had in flight; bounded to 20,000)
   DELETE /_fault/log     clear the log
 A rule: {"match": "regex searched in path?query" (default ".*"),
          "method": "GET" (optional), "skip": K (let K matches through first),
          "times": N (default 1, -1 = forever), "action": one of
   "status"   answer {"status": 503, "headers": {...}, "body": "..."} (default
-             body: a registry-style JSON error); e.g. 429 + Retry-After
+             body: a registry-style JSON error; {"body_file": PATH} answers
+             that file's bytes, e.g. a manifest no real registry would store);
+             e.g. 429 + Retry-After
   "reset"    close the connection with a TCP RST, answering nothing
   "close"    close the connection with a FIN, answering nothing
   "delay"    wait {"seconds": S} then forward normally
   "stall"    wait {"seconds": S} then close without answering
   "garbage"  200 text/html with an HTML page (or {"body": ..., "content_type": ...})
+  "redirect" answer {"status": 307} with Location: {"location": URL}
   "truncate" forward, but send only half of the body, then reset
-  "corrupt"  forward, flipping one byte of the body (same length)
+  "corrupt"  forward, flipping one byte of the body (same length); with
+             {"drop_headers": ["Docker-Content-Digest"]} those headers go too
   "link"     forward, rewriting the Link header to {"form": "absolute"|"relative"}}
+In the body, the headers and the location of "status" and "redirect" rules,
+{secret} becomes the credential the request carried (the password of Basic
+credentials, the token of a Bearer one; "" without): a registry echoing it.
 Rules are tried in order; the first one that matches and has uses left applies.
 A rule with "per_path": K hits one path?query at most K times (so one request's
 retries cannot eat every fault). The same rules can be given at start with
@@ -46,6 +56,8 @@ Prints `port=PORT pid=PID` on stdout when ready; exits when --watch PID dies.
 Python 3 standard library only.
 """
 import argparse
+import base64
+import binascii
 import http.client
 import json
 import re
@@ -75,6 +87,7 @@ class Rules:
         self.log = []
         self.seq = 0
         self.paginate = None  # {"form": ..., "max": ...} or None
+        self.inflight = 0     # proxied requests received and not yet answered
 
     def add(self, spec):
         specs = spec if isinstance(spec, list) else [spec]
@@ -206,7 +219,49 @@ class Handler(BaseHTTPRequestHandler):
         self.server.rules.record({
             "t": self.t0, "method": self.command, "path": self.path,
             "action": action, "status": status, "rule": rule,
+            "inflight": getattr(self, "inflight_at", None),
         })
+
+    # ---- in-flight count: from arrival to the first byte of the answer ----
+    def arrived(self):
+        rules = self.server.rules
+        with rules.lock:
+            rules.inflight += 1
+            self.inflight_at = rules.inflight
+        self.pending = True
+
+    def answered(self):
+        if getattr(self, "pending", False):
+            self.pending = False
+            rules = self.server.rules
+            with rules.lock:
+                rules.inflight -= 1
+
+    def send_response_only(self, code, message=None):
+        self.answered()  # the client may send its next request once this is out
+        super().send_response_only(code, message)
+
+    def secret(self):
+        """The credential this request carried: a Basic password or a Bearer token."""
+        value = self.headers.get("Authorization") or ""
+        scheme, _, cred = value.partition(" ")
+        if scheme.lower() == "bearer":
+            return cred.strip()
+        if scheme.lower() == "basic":
+            try:
+                return base64.b64decode(cred.strip()).decode().partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                return ""
+        return ""
+
+    def echo(self, text):
+        """A rule's text with {secret} replaced: a registry echoing the credential."""
+        if not isinstance(text, str):
+            return text
+        return text.replace("{secret}", self.secret())
+
+    def echo_headers(self, headers):
+        return {k: self.echo(str(v)) for k, v in (headers or {}).items()}
 
     # ---- control API ---------------------------------------------------
     def control(self):
@@ -287,6 +342,9 @@ class Handler(BaseHTTPRequestHandler):
         out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
         length = resp.getheader("Content-Length")
         no_body = self.command == "HEAD" or status in (204, 304) or 100 <= status < 200
+        if rule and rule.get("drop_headers"):
+            drop = {h.lower() for h in rule["drop_headers"]}
+            out_headers = [(k, v) for k, v in out_headers if k.lower() not in drop]
         if rule and action == "link":
             out_headers = [(k, self.rewrite_link(v, rule.get("form", "absolute")))
                            if k.lower() == "link" else (k, v) for k, v in out_headers]
@@ -411,6 +469,7 @@ class Handler(BaseHTTPRequestHandler):
         self.t0 = time.time()
         if self.path.startswith("/_fault/"):
             return self.control()
+        self.arrived()
         rule = self.server.rules.pick(self.command, self.path)
         if not rule:
             return self.forward_or_paginate()
@@ -435,13 +494,24 @@ class Handler(BaseHTTPRequestHandler):
             self.drain()
             status = int(rule.get("status", 503))
             body = rule.get("body")
+            if rule.get("body_file"):
+                with open(rule["body_file"], "rb") as f:
+                    body = f.read()
             if body is None:
                 body = json.dumps({"errors": [{"code": "UNAVAILABLE" if status != 429
                                                else "TOOMANYREQUESTS",
                                                "message": "fault injected by fault_proxy"}]})
             self.record(action, status, rid)
-            return self.send_simple(status, body, rule.get("content_type", "application/json"),
-                                    rule.get("headers"))
+            return self.send_simple(status, self.echo(body),
+                                    rule.get("content_type", "application/json"),
+                                    self.echo_headers(rule.get("headers")))
+        if action == "redirect":
+            self.drain()
+            status = int(rule.get("status", 307))
+            headers = self.echo_headers(rule.get("headers"))
+            headers["Location"] = self.echo(rule["location"])
+            self.record(action, status, rid)
+            return self.send_simple(status, b"", "text/plain", headers)
         if action == "garbage":
             self.drain()
             self.record(action, 200, rid)
@@ -464,6 +534,8 @@ class Handler(BaseHTTPRequestHandler):
             if self.upstream is not None:
                 self.upstream.close()
                 self.upstream = None
+        finally:
+            self.answered()
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 

@@ -44,6 +44,11 @@ function M.start_python(script, args)
           url = "http://127.0.0.1:" .. port, dir = dir, stderr = err}
 end
 
+--- Stop servers (and registries) in the order given; nil ones are skipped.
+function M.stop_all(...)
+  for i = 1, select("#", ...) do M.stop((select(i, ...))) end
+end
+
 --- Stop a server started by start_python (idempotent).
 function M.stop(s)
   if not s or s.stopped then return end
@@ -150,6 +155,12 @@ Proxy.__index = Proxy
 
 function M.fault_proxy(upstream_url)
   return setmetatable(M.start_python("fault_proxy.py", {"--upstream", upstream_url}), Proxy)
+end
+
+--- A real registry (support.registry.start opts) with a fault proxy in front: reg, proxy.
+function M.proxied_registry(opts)
+  local reg = registry.start(opts)
+  return reg, M.fault_proxy(reg.url)
 end
 
 --- Add a rule (or a list of rules); see fault_proxy.py's header. Returns ids.

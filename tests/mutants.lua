@@ -1,0 +1,206 @@
+-- tests/mutants.lua: the mutants scripts/mutate applies, one at a time.
+-- Each is a bug someone could write in one line: `from` (which must occur
+-- exactly once in `file`) becomes `to`, and the `specs` (optionally narrowed
+-- by a busted `filter`) must fail. `why` names the rule the mutant breaks.
+-- Tag `fast` marks the subset CI runs on every change.
+return {
+  {
+    name = "digest-verify-always-true",
+    why = "verify() accepts content whatever its digest",
+    file = "lua/regsh/digest.lua",
+    from = "if actual ~= expected then",
+    to = "if false then",
+    specs = {"tests/spec/digest_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "digest-valid-any-length",
+    why = "valid() accepts a digest of the wrong length",
+    file = "lua/regsh/digest.lua",
+    from = "lengths[algorithm] == #hex",
+    to = "lengths[algorithm] ~= nil",
+    specs = {"tests/spec/digest_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "digest-c-hex-low-nibble",
+    why = "the hex encoding of a digest drops the low nibble",
+    file = "src/digest.c",
+    from = "hex[2 * i + 1] = hexdigits[md[i] & 15];",
+    to = "hex[2 * i + 1] = hexdigits[md[i] >> 4];",
+    specs = {"tests/spec/digest_spec.lua"},
+  },
+  {
+    name = "retry-after-429-only",
+    why = "a Retry-After header is obeyed on every retryable status (503 too), not only on 429:"
+      .. " the delay before the retry of a 503 carrying Retry-After: N is N seconds",
+    file = "lua/regsh/registry/transport.lua",
+    from = 'self.policy:delay(attempt, res.headers["retry-after"])',
+    to = 'self.policy:delay(attempt, res.status == 429 and res.headers["retry-after"] or nil)',
+    specs = {"tests/spec/registry_faults_spec.lua"},
+    filter = "Retry%-After on a 503",
+    tags = {fast = true},
+  },
+  {
+    name = "retry-no-etimedout",
+    why = "a transport timeout (ETIMEDOUT) is retried like a reset: 1 + retries attempts"
+      .. " reach the server before ETIMEDOUT is returned",
+    file = "lua/regsh/registry/retry.lua",
+    from = "ECONNRESET = true, ETIMEDOUT = true,",
+    to = "ECONNRESET = true,",
+    specs = {"tests/spec/registry_faults_spec.lua"},
+    filter = "ETIMEDOUT",
+    tags = {fast = true},
+  },
+  {
+    name = "auth-token-any-repository",
+    why = "a cached token serves a request only if it was granted for the same resource"
+      .. " (repository:NAME) with every action needed; the token of one repository is never"
+      .. " sent for another (the registry would answer 401 and a new token be fetched)",
+    file = "lua/regsh/registry/auth.lua",
+    from = "if hres == resource then",
+    to = "if true then",
+    specs = {"tests/spec/registry_auth_spec.lua"},
+    filter = "never another's",
+    tags = {fast = true},
+  },
+  {
+    name = "auth-one-token-slot",
+    why = "tokens are cached per scope set (the key is the sorted scopes), not in one slot"
+      .. " for all: reads alternating between two repositories cost two tokens and no 401",
+    file = "lua/regsh/registry/auth.lua",
+    from = 'return table.concat(copy, " ")',
+    to = 'return ""',
+    specs = {"tests/spec/registry_auth_spec.lua"},
+    filter = "keeps a token per scope",
+    tags = {fast = true},
+  },
+  {
+    name = "dryrun-blob-post-ungated",
+    why = "in dry-run mode no write request reaches the registry: the POST that opens a blob"
+      .. " upload session is itself a write (refused with EDRYRUN), not only the PUT that ends it",
+    file = "lua/regsh/registry/blob.lua",
+    from = 'write = string.format("upload blob %s (%d bytes)", what, source.size)})',
+    to = "})",
+    specs = {"tests/spec/registry_dryrun_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "dryrun-mount-ungated",
+    why = "in dry-run mode a cross-repository mount (POST ...?mount=&from=) is refused with"
+      .. " EDRYRUN before any request is sent",
+    file = "lua/regsh/registry/blob.lua",
+    from = 'write = string.format("mount blob %s from %s/%s", what, reg.host, from_repository)})',
+    to = "})",
+    specs = {"tests/spec/registry_dryrun_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "blob-memory-unverified",
+    why = "a blob read into memory is hashed and refused with EDIGEST unless it hashes to the"
+      .. " digest asked for",
+    file = "lua/regsh/registry/blob.lua",
+    from = "local actual = digest.string(res.body, algorithm)",
+    to = "local actual = blob_digest",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "corrupted blob read into memory",
+    tags = {fast = true},
+  },
+  {
+    name = "blob-file-unverified",
+    why = "a blob written to opts.output is hashed from the file and, unless it hashes to the"
+      .. " digest asked for, refused with EDIGEST and the file removed",
+    file = "lua/regsh/registry/blob.lua",
+    from = "local actual, size_or_err = digest.file(opts.output, algorithm)",
+    to = "local actual, size_or_err = blob_digest, 0",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "corrupted blob written to a file",
+    tags = {fast = true},
+  },
+  {
+    name = "manifest-by-digest-unchecked",
+    why = "a manifest asked for by digest must hash to that digest (EDIGEST otherwise), even"
+      .. " when the registry sends no Docker-Content-Digest",
+    file = "lua/regsh/registry/manifest.lua",
+    from = "if by_digest and actual ~= by_digest then",
+    to = "if false then",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "asked for by digest",
+    tags = {fast = true},
+  },
+  {
+    name = "manifest-header-unchecked",
+    why = "a manifest (asked for by tag) must hash to the Docker-Content-Digest the registry"
+      .. " sent with it (EDIGEST otherwise)",
+    file = "lua/regsh/registry/manifest.lua",
+    from = 'header:match("^" .. algorithm .. ":") and header ~= actual then',
+    to = 'header:match("^" .. algorithm .. ":") and false then',
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "asked for by tag",
+    tags = {fast = true},
+  },
+  {
+    name = "manifest-no-size-cap",
+    why = "a manifest body over 4 MiB (distribution's own limit) is refused with ETOOBIG while"
+      .. " it downloads (max_body of the GET), and one of exactly 4 MiB is read",
+    file = "lua/regsh/registry/manifest.lua",
+    from = "M.MAX_SIZE = 4 * 1024 * 1024",
+    to = "M.MAX_SIZE = nil",
+    specs = {"tests/spec/registry_integrity_spec.lua"},
+    filter = "4 MiB",
+    tags = {fast = true},
+  },
+  {
+    name = "errors-unscrubbed",
+    why = "every error message the registry client returns goes through redact.text with the"
+      .. " host's secrets (password, identity token, bearer tokens), so a registry echoing a"
+      .. " credential (in an error body) shows <redacted>",
+    file = "lua/regsh/registry/transport.lua",
+    from = 'return nil, redact.text(code .. ": " .. text, self.auth and self.auth:secrets()), code',
+    to = 'return nil, code .. ": " .. text, code',
+    specs = {"tests/spec/registry_secrets_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "log-unscrubbed",
+    why = "every log line of the registry client goes through redact.text with the host's"
+      .. " secrets, so a URL or challenge echoing a credential is logged as <redacted>",
+    file = "lua/regsh/registry/transport.lua",
+    from = "self.log_fn(level, redact.text(message, self.auth and self.auth:secrets()))",
+    to = "self.log_fn(level, message)",
+    specs = {"tests/spec/registry_secrets_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "acr-locked-always-nil",
+    why = "ACR tag and manifest entries carry locked = true when changeableAttributes has"
+      .. " deleteEnabled or writeEnabled false, and locked = false otherwise (never nil when"
+      .. " the registry sent attributes)",
+    file = "lua/regsh/registry/acr.lua",
+    from = 'if type(attributes) ~= "table" then return nil end',
+    to = "do return nil end",
+    specs = {"tests/spec/registry_acr_spec.lua"},
+    filter = "locks and unlocks",
+    tags = {fast = true},
+  },
+  {
+    name = "limiter-unbounded",
+    why = "a client never has more requests in flight than its `concurrency` option (default"
+      .. " 8), however many tasks call it at once",
+    file = "lua/regsh/registry/init.lua",
+    from = "limiter = async.semaphore(self.concurrency)",
+    to = "limiter = async.semaphore(1000)",
+    specs = {"tests/spec/registry_pagination_spec.lua"},
+    filter = "in flight",
+    tags = {fast = true},
+  },
+  {
+    name = "limiter-serial",
+    why = "a client with concurrency N > 1 runs requests in parallel (more than one in flight)",
+    file = "lua/regsh/registry/init.lua",
+    from = "limiter = async.semaphore(self.concurrency)",
+    to = "limiter = async.semaphore(1)",
+    specs = {"tests/spec/registry_pagination_spec.lua"},
+    filter = "in flight",
+  },
+}
