@@ -143,6 +143,12 @@ local function token_error(self, res)
   return ": " .. redact.text(detail, self:secrets()):sub(1, 200)
 end
 
+-- A token-service failure, scrubbed whole: the realm and the answer are the
+-- server's text and can echo the password or a token.
+local function token_fail(self, code, fmt, ...)
+  return nil, redact.text(code .. ": " .. string.format(fmt, ...), self:secrets()), code
+end
+
 --- Fetch a Bearer token for scopes from the realm of the last challenge.
 function Auth:fetch_token(scopes)
   local b = self.bearer
@@ -163,23 +169,22 @@ function Auth:fetch_token(scopes)
   end
   local res, err, code = self.send(req)
   if not res then
-    return nil, string.format("%s: token service %s: %s", code, b.realm,
-      redact.text(errors.detail(err), self:secrets())), code
+    return token_fail(self, code, "token service %s: %s", b.realm, errors.detail(err))
   end
   if res.status == 401 or res.status == 403 then
-    local what = res.status == 401 and "EAUTH" or "EDENIED"
-    return nil, string.format("%s: %s: the token service %s refused %s (HTTP %d)%s",
-      what, self.host, b.realm, who(cred), res.status, token_error(self, res)), what
+    return token_fail(self, res.status == 401 and "EAUTH" or "EDENIED",
+      "%s: the token service %s refused %s (HTTP %d)%s",
+      self.host, b.realm, who(cred), res.status, token_error(self, res))
   end
   if res.status ~= 200 then
-    return nil, string.format("EHTTP: %s: the token service %s answered HTTP %d%s",
-      self.host, b.realm, res.status, token_error(self, res)), "EHTTP"
+    return token_fail(self, "EHTTP", "%s: the token service %s answered HTTP %d%s",
+      self.host, b.realm, res.status, token_error(self, res))
   end
   local answer = json.decode(res.body or "")
   local token = type(answer) == "table" and (answer.token or answer.access_token)
   if type(token) ~= "string" or token == "" then
-    return nil, string.format("EPROTO: %s: the token service %s answered without a token",
-      self.host, b.realm), "EPROTO"
+    return token_fail(self, "EPROTO", "%s: the token service %s answered without a token",
+      self.host, b.realm)
   end
   local seconds = lifetime(self, answer, token)
   local now = self.now()

@@ -95,8 +95,10 @@ function Transport:registry_error(res)
     end
     if #parts > 0 then return table.concat(parts, "; ") end
   end
-  local text = body:sub(1, 120):gsub("[%c]+", " ")
-  return text
+  -- scrub before cutting: a secret cut in two at the edge would no longer be
+  -- recognised, and its first part would be shown
+  local text = redact.text(body, self.auth and self.auth:secrets())
+  return (text:sub(1, 120):gsub("[%c]+", " "))
 end
 
 local function status_detail(self, res)
