@@ -10,13 +10,15 @@ Control API, on the same port under /_fault/ (a registry never uses that path):
   POST   /_fault/rules   JSON rule or list of rules -> {"ids": [...]}
   GET    /_fault/rules   the rules with their remaining counts
   DELETE /_fault/rules   remove every rule
-  GET    /_fault/log     [{"n", "t", "method", "path", "action", "status", "rule"}...]
+  GET    /_fault/log     [{"n", "t", "method", "path", "action", "status", "rule",
+                          "user"}...] (user: the Basic user name, "<bearer>", or null)
                          (t = unix time the request arrived; bounded to 20,000)
   DELETE /_fault/log     clear the log
 A rule: {"match": "regex searched in path?query" (default ".*"),
          "method": "GET" (optional), "skip": K (let K matches through first),
          "times": N (default 1, -1 = forever), "action": one of
-  "status"   answer {"status": 503, "headers": {...}, "body": "..."} (default
+  "status"   answer {"status": 503, "headers": {...}, "body": "..." or
+             "body_base64": "...", "content_type": "..."} (default
              body: a registry-style JSON error); e.g. 429 + Retry-After
   "reset"    close the connection with a TCP RST, answering nothing
   "close"    close the connection with a FIN, answering nothing
@@ -46,6 +48,7 @@ Prints `port=PORT pid=PID` on stdout when ready; exits when --watch PID dies.
 Python 3 standard library only.
 """
 import argparse
+import base64
 import http.client
 import json
 import re
@@ -205,8 +208,22 @@ class Handler(BaseHTTPRequestHandler):
     def record(self, action, status, rule=None):
         self.server.rules.record({
             "t": self.t0, "method": self.command, "path": self.path,
-            "action": action, "status": status, "rule": rule,
+            "action": action, "status": status, "rule": rule, "user": self.auth_user(),
         })
+
+    def auth_user(self):
+        """Who the request authenticated as (never the secret): the user name
+        of a Basic header, "<bearer>" for a token, None for no credentials."""
+        value = self.headers.get("Authorization") or ""
+        scheme, _, credential = value.partition(" ")
+        if scheme.lower() == "bearer":
+            return "<bearer>"
+        if scheme.lower() == "basic":
+            try:
+                return base64.b64decode(credential).decode("utf-8", "replace").split(":", 1)[0]
+            except ValueError:
+                return "<malformed>"
+        return None
 
     # ---- control API ---------------------------------------------------
     def control(self):
@@ -435,6 +452,8 @@ class Handler(BaseHTTPRequestHandler):
             self.drain()
             status = int(rule.get("status", 503))
             body = rule.get("body")
+            if "body_base64" in rule:  # bytes JSON cannot carry (invalid UTF-8)
+                body = base64.b64decode(rule["body_base64"])
             if body is None:
                 body = json.dumps({"errors": [{"code": "UNAVAILABLE" if status != 429
                                                else "TOOMANYREQUESTS",
