@@ -113,6 +113,56 @@ describe("item 1: token realms get credentials only over HTTPS", function()
   end)
 end)
 
+describe("item 1, end to end: a verified HTTPS registry with an http:// realm elsewhere", function()
+  -- names that are not loopback, given to 127.0.0.1 in a private /etc/hosts
+  -- seen only by the regsh command (unshare -m, as root)
+  local ts, reg, hosts, pki
+  local REALM_HOST = "auth.regsh.test"
+
+  setup(function()
+    pki = servers.pki()
+    ts = servers.token_server{users = {alice = "alice-pw-1"}}
+    local realm = "http://" .. REALM_HOST .. ":" .. ts.port .. "/token"
+    reg = regs.start{tls = pki.server_cert .. "," .. pki.server_key,
+      token = table.concat({realm, "regsh-security", ts.issuer, pki.token_cert}, ",")}
+    hosts = cmd.temp_file("127.0.0.1 localhost\n127.0.0.1 registry.regsh.test " .. REALM_HOST
+      .. "\n")
+  end)
+
+  teardown(function()
+    regs.stop(reg)
+    servers.stop(ts)
+    if hosts then os.remove(hosts) end
+  end)
+
+  local function catalog(extra)
+    local words = {cmd.quote(cmd.bin), "catalog", "registry.regsh.test:" .. reg.port,
+      "--ca-file", cmd.quote(pki.ca), "-u", "alice", "-p", "alice-pw-1", extra}
+    local inner = "mount --bind " .. cmd.quote(hosts) .. " /etc/hosts && exec "
+      .. table.concat(words, " ")
+    return cmd.sh("REGSH_USERNAME= unshare -m sh -c " .. cmd.quote(inner))
+  end
+
+  it("sends the password to no http:// realm and fails EAUTH naming it", function()
+    ts:reset()
+    local _, status, err = catalog("")
+    assert.equal(1, status, err)
+    assert.matches("EAUTH", err, 1, true)
+    assert.matches("http://" .. REALM_HOST .. ":" .. ts.port .. "/token", err, 1, true)
+    local stats = ts:stats()
+    -- the one request it counted is this /stats call
+    assert.equal(1, stats.requests, "the token service was asked")
+    assert.same({}, stats.users)
+  end)
+
+  it("uses the http:// realm when --insecure says so (the control)", function()
+    ts:reset()
+    local _, status, err = catalog("--insecure")
+    assert.equal(0, status, err)
+    assert.is_true(ts:stats().tokens >= 1)
+  end)
+end)
+
 describe("item 2: regsh cp gives each registry only its own credentials", function()
   local src, dst, proxy, home
   local env
