@@ -88,9 +88,17 @@ end
 
 -- The forms a secret travels in: itself, percent-encoded (forms, query
 -- strings), base64 with and without padding (Basic headers, auth fields).
+-- Every log line is scrubbed, so they are computed once per secret (the
+-- cache is dropped when it grows: tokens come and go).
+local form_cache, cached = {}, 0
 local function forms(plain)
+  local found = form_cache[plain]
+  if found then return found end
   local encoded = base64.encode(plain)
-  return {plain, url.escape(plain), encoded, (encoded:gsub("=+$", ""))}
+  found = {plain, url.escape(plain), encoded, (encoded:gsub("=+$", ""))}
+  if cached >= 256 then form_cache, cached = {}, 0 end
+  form_cache[plain], cached = found, cached + 1
+  return found
 end
 
 --- Scrub a message: credential-shaped text, then each known secret (objects
