@@ -121,11 +121,11 @@ describe("registry reference parsing #disk", function()
 
   it("knows which hosts are loopback", function()
     for _, h in ipairs({"127.0.0.1:5000", "127.1.2.3", "localhost", "localhost:80", "[::1]:5000",
-                        "::1", "app.localhost:1"}) do
+                        "::1"}) do
       assert.is_true(ref.is_loopback(h), h)
     end
     for _, h in ipairs({"128.0.0.1", "10.0.0.1:5000", "example.com", "localhost.example.com",
-                        "127.0.0.1.nip.io"}) do
+                        "127.0.0.1.nip.io", "app.localhost:1"}) do
       assert.is_false(ref.is_loopback(h), h)
     end
   end)

@@ -493,43 +493,8 @@ describe("registry client with htpasswd Basic auth", function()
 end)
 
 describe("registry client against a scripted HTTP stand-in", function()
-  -- Responses are scripted per "METHOD URL"; a list answers in turn, the last repeats.
-  local function response(status, headers, body)
-    local h, list = {}, {}
-    for name, value in pairs(headers or {}) do
-      h[name:lower()] = value
-      list[#list + 1] = {name = name, value = value}
-    end
-    setmetatable(h, {__index = function(t, k) return rawget(t, k:lower()) end})
-    return {status = status, headers = h, header_list = list, body = body or "", time = 0}
-  end
-
-  local function stand_in(routes)
-    local requests, served = {}, {}
-    local fake = {
-      request = function(req)
-        requests[#requests + 1] = req
-        local key = req.method .. " " .. req.url
-        local route = routes[key]
-        if route == nil then return response(404, {}, "no route for " .. key) end
-        if type(route) == "function" then return route(req) end
-        served[key] = (served[key] or 0) + 1
-        local r = route[math.min(served[key], #route)]
-        if r.fail then return nil, r.fail, r.fail:match("^(%u+)") end
-        local res = response(r[1], r[2], r[3])
-        res.url = req.url
-        return res
-      end,
-      header_values = function(res, name)
-        local out = {}
-        for _, h in ipairs(res.header_list) do
-          if h.name:lower() == name:lower() then out[#out + 1] = h.value end
-        end
-        return out
-      end,
-    }
-    return fake, requests
-  end
+  local stand_in_module = require "support.stand_in"
+  local response, stand_in = stand_in_module.response, stand_in_module.new
 
   local HOST = "registry.test"
   local BASE = "https://" .. HOST

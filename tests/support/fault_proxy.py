@@ -11,17 +11,19 @@ Control API, on the same port under /_fault/ (a registry never uses that path):
   GET    /_fault/rules   the rules with their remaining counts
   DELETE /_fault/rules   remove every rule
   GET    /_fault/log     [{"n", "t", "method", "path", "action", "status", "rule",
-                           "inflight"}...] (t = unix time the request arrived;
-                         inflight = requests received and not yet answered when
-                         it arrived, itself included: never more than the
-                         client had in flight; bounded to 20,000)
+                           "inflight", "user"}...] (t = unix time the request
+                         arrived; inflight = requests received and not yet
+                         answered when it arrived, itself included: never more
+                         than the client had in flight; user: the Basic user
+                         name, "<bearer>", or null; bounded to 20,000)
   DELETE /_fault/log     clear the log
 A rule: {"match": "regex searched in path?query" (default ".*"),
          "method": "GET" (optional), "skip": K (let K matches through first),
          "times": N (default 1, -1 = forever), "action": one of
-  "status"   answer {"status": 503, "headers": {...}, "body": "..."} (default
-             body: a registry-style JSON error; {"body_file": PATH} answers
-             that file's bytes, e.g. a manifest no real registry would store);
+  "status"   answer {"status": 503, "headers": {...}, "body": "..." or
+             "body_base64": "...", "content_type": "..."} (default body: a
+             registry-style JSON error; {"body_file": PATH} answers that
+             file's bytes, e.g. a manifest no real registry would store);
              e.g. 429 + Retry-After
   "reset"    close the connection with a TCP RST, answering nothing
   "close"    close the connection with a FIN, answering nothing
@@ -219,7 +221,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.rules.record({
             "t": self.t0, "method": self.command, "path": self.path,
             "action": action, "status": status, "rule": rule,
-            "inflight": getattr(self, "inflight_at", None),
+            "inflight": getattr(self, "inflight_at", None), "user": self.auth_user(),
         })
 
     # ---- in-flight count: from arrival to the first byte of the answer ----
@@ -262,6 +264,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def echo_headers(self, headers):
         return {k: self.echo(str(v)) for k, v in (headers or {}).items()}
+
+    def auth_user(self):
+        """Who the request authenticated as (never the secret): the user name
+        of a Basic header, "<bearer>" for a token, None for no credentials."""
+        value = self.headers.get("Authorization") or ""
+        scheme, _, credential = value.partition(" ")
+        if scheme.lower() == "bearer":
+            return "<bearer>"
+        if scheme.lower() == "basic":
+            try:
+                return base64.b64decode(credential).decode("utf-8", "replace").split(":", 1)[0]
+            except ValueError:
+                return "<malformed>"
+        return None
 
     # ---- control API ---------------------------------------------------
     def control(self):
@@ -497,6 +513,8 @@ class Handler(BaseHTTPRequestHandler):
             if rule.get("body_file"):
                 with open(rule["body_file"], "rb") as f:
                     body = f.read()
+            if "body_base64" in rule:  # bytes JSON cannot carry (invalid UTF-8)
+                body = base64.b64decode(rule["body_base64"])
             if body is None:
                 body = json.dumps({"errors": [{"code": "UNAVAILABLE" if status != 429
                                                else "TOOMANYREQUESTS",

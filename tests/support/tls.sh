@@ -2,7 +2,10 @@
 # tests/support/tls.sh DIR: generate throwaway test PKI with the openssl CLI.
 #   DIR/ca.pem, DIR/ca.key        a self-signed CA ("regsh test CA")
 #   DIR/server.pem, DIR/server.key  a server certificate signed by the CA for
-#                                   IP:127.0.0.1 and DNS:localhost (for --tls)
+#                                   IP:127.0.0.1, DNS:localhost and
+#                                   DNS:registry.regsh.test (a name that is not
+#                                   loopback, given to 127.0.0.1 in a private
+#                                   /etc/hosts by the specs) (for --tls)
 #   DIR/token.pem, DIR/token.key  a self-signed token-signing certificate
 #                                 (keyUsage digitalSignature; the registry's
 #                                 auth.token rootcertbundle) and its RSA key
@@ -21,6 +24,10 @@ for cert in ca server token; do
   fi
 done
 if [ ! -s ca.pem ]; then rm -f server.pem; fi
+if [ -s server.pem ] && ! openssl x509 -noout -ext subjectAltName -in server.pem \
+    | grep -q registry.regsh.test; then
+  rm -f server.pem
+fi
 if [ ! -s ca.pem ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days "$days" \
     -subj "/CN=regsh test CA" \
@@ -33,7 +40,7 @@ if [ ! -s server.pem ]; then
   printf '%s\n' "basicConstraints=CA:FALSE" \
     "keyUsage=critical,digitalSignature,keyEncipherment" \
     "extendedKeyUsage=serverAuth" \
-    "subjectAltName=IP:127.0.0.1,DNS:localhost" > server.ext
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:registry.regsh.test" > server.ext
   openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
     -out server.pem -days "$days" -extfile server.ext 2>/dev/null
   rm -f server.csr server.ext

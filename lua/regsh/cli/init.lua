@@ -59,9 +59,21 @@ function M.usage_error(command, message)
 end
 
 --- Report an expected failure ("CODE: detail") and give the exit status.
+--- The message may quote a server: its control characters are escaped.
 function M.fail(command, message)
-  io.stderr:write(string.format("regsh %s: %s\n", command, message))
+  local redact = require "regsh.registry.redact"
+  io.stderr:write(string.format("regsh %s: %s\n", command, redact.printable(message)))
   return M.EXIT_FAILURE
+end
+
+--- A copy of value with every string (keys too) passed through clean, for
+--- output of what servers sent (names, annotations).
+function M.cleaned(value, clean)
+  if type(value) == "string" then return clean(value) end
+  if type(value) ~= "table" then return value end
+  local out = setmetatable({}, getmetatable(value))
+  for k, v in pairs(value) do out[M.cleaned(k, clean)] = M.cleaned(v, clean) end
+  return out
 end
 
 --- regsh COMMAND args...: argv[1] is the command. Returns the exit status.
@@ -86,9 +98,12 @@ function M.main(argv)
   return status
 end
 
---- Print a Lua value as JSON on stdout (for --output json).
+--- Print a Lua value as JSON on stdout (for --output json): always valid
+--- UTF-8, stray bytes from a server written as \xHH.
 function M.print_json(value)
-  io.stdout:write(require("regsh.json").encode(value, {pretty = true}), "\n")
+  local redact = require "regsh.registry.redact"
+  io.stdout:write(require("regsh.json").encode(M.cleaned(value, redact.utf8), {pretty = true}),
+    "\n")
 end
 
 return M

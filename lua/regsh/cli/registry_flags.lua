@@ -73,11 +73,16 @@ function M.open_reference(text, args, command, parse_opts, check)
 end
 
 --- Print a result: value as JSON with --output json, else text() lines.
+--- Text never carries a server's text raw: the strings text() is given are
+--- escaped (a tag "a\nb" stays one line), and so is what it returns, but
+--- for the newlines and tabs between its lines and fields.
 function M.print(args, value, text)
+  local cli = require "regsh.cli"
   if args.output == "json" then
-    require("regsh.cli").print_json(value)
+    cli.print_json(value)
   else
-    local out = text(value)
+    local redact = require "regsh.registry.redact"
+    local out = text(cli.cleaned(value, redact.printable)):gsub("[^\n\t]+", redact.printable)
     if out ~= "" then io.stdout:write(out, out:sub(-1) == "\n" and "" or "\n") end
   end
 end

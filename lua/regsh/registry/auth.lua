@@ -18,10 +18,12 @@ Auth.__index = Auth
 Auth.__name = "regsh.registry.auth"
 
 --- new{host, resolve = function() -> credential|nil, warnings, send = function(req)
---- -> res|nil,err,code (no auth added), log, now}
+--- -> res|nil,err,code (no auth added), log, now, plain_allowed (the registry is
+--- loopback or insecure: an http:// realm is accepted)}
 function M.new(cfg)
   return setmetatable({
     host = cfg.host,
+    plain_allowed = cfg.plain_allowed == true,
     resolve_credentials = cfg.resolve,
     send = cfg.send,
     log = cfg.log or function() end,
@@ -46,7 +48,13 @@ end
 function Auth:secrets()
   local out = {}
   local cred = self.cred
-  if cred then out[#out + 1] = cred.password; out[#out + 1] = cred.identity_token end
+  if cred then
+    out[#out + 1] = cred.password
+    out[#out + 1] = cred.identity_token
+    -- the Basic credential's pair: its base64 form is what a registry echoes
+    local secret = redact.reveal(cred.password or cred.identity_token)
+    if secret then out[#out + 1] = (cred.username or "") .. ":" .. secret end
+  end
   for _, t in pairs(self.tokens) do out[#out + 1] = t.value end
   return out
 end
@@ -140,7 +148,18 @@ local function token_error(self, res)
   local detail = (type(e) == "table" and (e.message or e.code)) or answer.error_description
     or answer.details or answer.error
   if type(detail) ~= "string" then return "" end
-  return ": " .. redact.text(detail, self:secrets()):sub(1, 200)
+  return ": " .. redact.printable(redact.text(detail, self:secrets()):sub(1, 200))
+end
+
+-- A realm gets credentials (Basic, a refresh token) and hands out tokens:
+-- only https://, or http:// when the registry itself may be spoken to in
+-- plain HTTP (loopback, or insecure). Checked before anything is sent.
+local function check_realm(self, realm)
+  local scheme = (realm:match("^(%a[%w+.-]*)://[^/]") or ""):lower()
+  if scheme == "https" or (scheme == "http" and self.plain_allowed) then return true end
+  return nil, string.format("EAUTH: %s: refusing the token service realm '%s': a realm must be "
+    .. "https:// (http:// only for a loopback registry or with insecure = true / --insecure)",
+    self.host, redact.printable(realm)), "EAUTH"
 end
 
 -- A token-service failure, scrubbed whole: the realm and the answer are the
@@ -152,6 +171,8 @@ end
 --- Fetch a Bearer token for scopes from the realm of the last challenge.
 function Auth:fetch_token(scopes)
   local b = self.bearer
+  local realm_ok, realm_err, realm_code = check_realm(self, b.realm)
+  if not realm_ok then return nil, realm_err, realm_code end
   local cred = self:credential()
   local req
   if cred and is_refresh_token(cred) then

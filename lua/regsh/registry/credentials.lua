@@ -1,5 +1,6 @@
 -- regsh.registry.credentials: find the credentials for a registry host, in
--- order: flags > REGSH_USERNAME/REGSH_PASSWORD > $REGISTRY_AUTH_FILE or
+-- order: flags > REGSH_USERNAME/REGSH_PASSWORD (one registry's: see
+-- environment_applies) > $REGISTRY_AUTH_FILE or
 -- ${XDG_RUNTIME_DIR}/containers/auth.json > docker's config.json (auths,
 -- credsStore, credHelpers through docker-credential-<name>); and store or
 -- remove them the way `docker login`/`logout` do. Secrets stay wrapped.
@@ -154,8 +155,20 @@ local function from_config_file(path, host, world, warnings)
   return found
 end
 
+--- Whether REGSH_USERNAME/REGSH_PASSWORD are for host: they are one
+--- registry's. With REGSH_REGISTRY set, only the host it names gets them;
+--- without, every client that does not turn them off (opts.environment =
+--- false: the source of a copy between two registries).
+function M.environment_applies(host, opts, world)
+  world = world_of(world)
+  local scope = world.getenv("REGSH_REGISTRY")
+  if scope and scope ~= "" then return matches(scope, host) end
+  return not (opts and opts.environment == false)
+end
+
 --- Credentials for host, or nil (anonymous), plus a list of warnings about
---- sources that could not be read. opts: username, password, docker_config, auth_file.
+--- sources that could not be read. opts: username, password, docker_config,
+--- auth_file, environment (false: ignore REGSH_USERNAME/REGSH_PASSWORD).
 --- A record: {username, password = secret | identity_token = secret, source}.
 function M.resolve(host, opts, world)
   world = world_of(world)
@@ -166,7 +179,7 @@ function M.resolve(host, opts, world)
             source = "options"}, warnings
   end
   local env_user = world.getenv("REGSH_USERNAME")
-  if env_user and env_user ~= "" then
+  if env_user and env_user ~= "" and M.environment_applies(host, opts, world) then
     return {username = env_user, password = redact.secret(world.getenv("REGSH_PASSWORD") or ""),
             source = "REGSH_USERNAME/REGSH_PASSWORD"}, warnings
   end

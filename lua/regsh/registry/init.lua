@@ -32,7 +32,7 @@ local option_types = {
   username = "string", password = "string", insecure = "boolean", ca_file = "string",
   timeout = "number", concurrency = "number", dry_run = "boolean", user_agent = "string",
   page_size = "number", retries = "number", backoff = "number", acr = "boolean",
-  log = "function", docker_config = "string", auth_file = "string",
+  log = "function", docker_config = "string", auth_file = "string", env_credentials = "boolean",
 }
 
 local function check_options(opts, fname)
@@ -382,21 +382,30 @@ end
 
 --- copy("host/a:1", "other/b:1", opts): opens the registries (one client when
 --- they are the same host) and copies. Returns the digest. opts are open()'s,
---- for both; opts.source and opts.destination add options for one side only
---- (credentials for two registries, say).
+--- for both; opts.source and opts.destination add options for one side only.
+--- Credentials go only to the host they were given for: between two
+--- registries, username/password must be given per side (else it raises),
+--- and REGSH_USERNAME/REGSH_PASSWORD go to the destination only (unless
+--- REGSH_REGISTRY names the source).
 function M.copy(src_string, dst_string, opts)
   local s, err, code = ref.parse(src_string)
   if not s then return nil, err, code end
   local d
   d, err, code = ref.parse(dst_string, {default_tag = false})
   if not d then return nil, err, code end
+  local two_hosts = d.registry ~= s.registry
+  if two_hosts and opts and (opts.username ~= nil or opts.password ~= nil) then
+    error(string.format("copy: options 'username'/'password' would go to two registries (%s and "
+      .. "%s): give them in opts.source or opts.destination", s.registry, d.registry), 2)
+  end
   local src_opts, dst_opts = side_options(opts, "source"), side_options(opts, "destination")
+  if two_hosts and src_opts.env_credentials == nil then src_opts.env_credentials = false end
   local src
   src, err, code = M.open(s.registry, src_opts)
   if not src then return nil, err, code end
   local dst = src
   local same_options = opts == nil or (opts.source == nil and opts.destination == nil)
-  if d.registry ~= s.registry or not same_options then
+  if two_hosts or not same_options then
     dst, err, code = M.open(d.registry, dst_opts)
     if not dst then return nil, err, code end
   end

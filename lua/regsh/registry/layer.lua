@@ -37,10 +37,11 @@ function M.new(cfg)
   }, Layer)
   if opts.acr ~= nil then self.is_acr = opts.acr else self.is_acr = acr.detect(parsed.host) end
   local cred_opts = {username = opts.username, password = opts.password,
-                     docker_config = opts.docker_config, auth_file = opts.auth_file}
+                     docker_config = opts.docker_config, auth_file = opts.auth_file,
+                     environment = opts.env_credentials}
   local t
   local authenticator = auth.new({
-    host = parsed.host,
+    host = parsed.host, plain_allowed = cfg.plain_allowed,
     resolve = function() return credentials.resolve(parsed.host, cred_opts) end,
     send = function(req) return t:send(req, parsed.host .. " token") end,
     log = function(level, message) t:log(level, message) end,
@@ -250,22 +251,29 @@ end
 --------------------------------------------------------------------------------
 -- Lists
 
+-- Names the server lists reach scripts and terminals: only grammatical ones.
+local function grammatical(self, pager, noun, what, valid, field)
+  return names.grammatical(pager, {valid = valid, noun = noun, what = what, field = field,
+    log = function(level, message) self.transport:log(level, message) end})
+end
+
 --- A pager over the catalog's repository names.
 function Layer:catalog_pager()
-  return listing.pager(self.transport, {
+  local what = self.host .. " catalog"
+  return grammatical(self, listing.pager(self.transport, {
     path = listing.first_path("/v2/_catalog", self.page_size), key = "repositories",
-    what = self.host .. " catalog", missing = "ENOTSUP", scopes = {names.CATALOG_SCOPE},
-  })
+    what = what, missing = "ENOTSUP", scopes = {names.CATALOG_SCOPE},
+  }), "repository", what, ref.is_repository)
 end
 
 --- A pager over a repository's tag entries ({name}, or ACR's richer ones).
 function Layer:tag_pager(repository)
-  if self.is_acr then return acr.tag_pager(self, repository) end
-  local pager = listing.pager(self.transport, {
+  if self.is_acr then return self:acr_tag_pager(repository) end
+  local what = names.display(self.host, repository)
+  local pager = grammatical(self, listing.pager(self.transport, {
     path = listing.first_path("/v2/" .. repository .. "/tags/list", self.page_size), key = "tags",
-    what = names.display(self.host, repository), missing = "ENOTFOUND",
-    scopes = {names.scope(repository, "pull")},
-  })
+    what = what, missing = "ENOTFOUND", scopes = {names.scope(repository, "pull")},
+  }), "tag", what, ref.is_tag)
   return function()
     local page, err, code = pager()
     if not page then return nil, err, code end
@@ -273,6 +281,12 @@ function Layer:tag_pager(repository)
     for i, name in ipairs(page) do entries[i] = {name = name} end
     return entries
   end
+end
+
+--- ACR's tag pager (acr.lua), its names held to the tag grammar too.
+function Layer:acr_tag_pager(repository, opts)
+  return grammatical(self, acr.tag_pager(self, repository, opts), "tag",
+    names.display(self.host, repository), ref.is_tag, "name")
 end
 
 --------------------------------------------------------------------------------
@@ -283,7 +297,6 @@ Layer.blob_get = blob.get
 Layer.blob_upload = blob.upload
 Layer.blob_mount = blob.mount
 Layer.referrers = referrers.list
-Layer.acr_tag_pager = acr.tag_pager
 Layer.acr_manifest_pager = acr.manifest_pager
 Layer.lock = acr.lock
 

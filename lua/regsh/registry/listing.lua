@@ -1,7 +1,8 @@
 -- regsh.registry.listing: paginated lists (the catalog, a repository's tags,
 -- ACR's _tags and _manifests). Follows the Link header to the end, absolute
--- or relative; `null` lists are empty; a registry that hands out the same
--- page twice (acr-cli #221) or an empty page ends the walk instead of looping.
+-- or relative, on the registry's own origin only (else EPROTO); `null` lists
+-- are empty; a registry that hands out the same page twice (acr-cli #221) or
+-- an empty page ends the walk instead of looping.
 local url = require "regsh.registry.url"
 
 local M = {}
@@ -34,7 +35,15 @@ function M.pager(transport, spec)
     local links = url.parse_link(table.concat(transport.http.header_values(res, "link"), ", "))
     next_url = nil
     if links.next and #items > 0 then
-      next_url = url.resolve(res.url ~= "" and res.url or current, links.next)
+      local page_url = (res.url and res.url ~= "") and res.url or url.resolve(transport.base_url
+        .. "/v2/", current)
+      next_url = url.resolve(page_url, links.next)
+      -- a page elsewhere could extend or cut the listing (plain HTTP, a third party)
+      if url.origin(next_url) ~= url.origin(transport.base_url) then
+        return transport:fail("EPROTO", string.format(
+          "%s: the registry's next page is on another origin (%s): only %s is followed",
+          spec.what, url.origin(next_url) or next_url, url.origin(transport.base_url)))
+      end
     end
     return items
   end

@@ -1,6 +1,7 @@
 -- regsh.registry.names: the small naming rules every registry call shares:
--- token scopes, how an object is named in messages, and the checks on a
--- repository or reference argument (misuse raises, bad data fails).
+-- token scopes, how an object is named in messages, the checks on a
+-- repository or reference argument (misuse raises, bad data fails), and the
+-- filter that keeps a server's listings to names the OCI grammar allows.
 local ref = require "regsh.registry.ref"
 
 local M = {}
@@ -60,6 +61,39 @@ function M.check_digest(host, repository, digest, fname, argn, level)
     return fail(host, repository .. "@" .. digest, "not a valid digest (sha256:<64 hex>)")
   end
   return true
+end
+
+--- Wrap a pager of names from the server (a listing is untrusted: escapes,
+--- newlines, bytes that are not UTF-8): items whose name breaks the grammar
+--- are dropped, and when the listing ends one warning says how many went.
+--- spec: valid(name), noun ("tag"), what (the listing, for the warning),
+--- log(level, message), field (the name's key when items are tables).
+function M.grammatical(pager, spec)
+  local skipped, reported = 0, false
+  local function report()
+    if skipped == 0 or reported then return end
+    reported = true
+    spec.log("warn", string.format("%s: skipped %d %s name%s from the registry that break "
+      .. "the OCI grammar", spec.what, skipped, spec.noun, skipped == 1 and "" or "s"))
+  end
+  return function()
+    local page, err, code = pager()
+    if not page then
+      report()
+      return nil, err, code
+    end
+    local kept = {}
+    for _, item in ipairs(page) do
+      local name = item
+      if spec.field then name = type(item) == "table" and item[spec.field] or nil end
+      if type(name) == "string" and spec.valid(name) then
+        kept[#kept + 1] = item
+      else
+        skipped = skipped + 1
+      end
+    end
+    return kept
+  end
 end
 
 return M

@@ -2,6 +2,10 @@
 -- travel as opaque secret objects whose tostring() is "<redacted>", and every
 -- error or log line goes through text(), which also scrubs header- and
 -- JSON-shaped credentials that came from elsewhere (a registry's echo, curl).
+-- printable() escapes what a server wrote before it reaches a terminal.
+local base64 = require "regsh.registry.base64"
+local url = require "regsh.registry.url"
+
 local M = {}
 
 M.MASK = "<redacted>"
@@ -66,29 +70,107 @@ local patterns = {
   {"(%f[%w]password=)[^&%s\"']+", "%1" .. M.MASK},
   -- pre-signed storage URLs (S3's X-Amz-Signature, Azure's sig): the query is the credential
   {"([?&][%w%-_]*[Ss]ig[%w%-_]*=)[^&%s\"']+", "%1" .. M.MASK},
-  -- user:password@ in URLs
-  {"(%a[%w+.-]*://[^:/@%s]+:)[^@/%s]+@", "%1" .. M.MASK .. "@"},
+  -- user:password@ in URLs; the password runs to the last "@" of the
+  -- authority, as a URL parser reads it ("u:p@ss@host": "p@ss")
+  {"(%a[%w+.-]*://[^:/@%s]+:)[^/%s?#]*@", "%1" .. M.MASK .. "@"},
 }
 
+-- Secrets this long are masked wherever they appear, in every form; shorter
+-- ones would mask ordinary words ("a", "pw") and are masked only in
+-- credential positions (the patterns above) and where they stand quoted.
+M.SHORT = 4
+
+local function mask_all(s, plain)
+  local start = 1
+  while true do
+    local i, j = s:find(plain, start, true)
+    if not i then return s end
+    s = s:sub(1, i - 1) .. M.MASK .. s:sub(j + 1)
+    start = i + #M.MASK
+  end
+end
+
+local function mask_quoted(s, plain)
+  for _, q in ipairs({'"', "'"}) do s = mask_all(s, q .. plain .. q) end
+  return s
+end
+
+-- The forms a secret travels in: itself, percent-encoded (forms, query
+-- strings), base64 with and without padding (Basic headers, auth fields).
+-- Every log line is scrubbed, so they are computed once per secret (the
+-- cache is dropped when it grows: tokens come and go).
+local form_cache, cached = {}, 0
+local function forms(plain)
+  local found = form_cache[plain]
+  if found then return found end
+  local encoded = base64.encode(plain)
+  found = {plain, url.escape(plain), encoded, (encoded:gsub("=+$", ""))}
+  if cached >= 256 then form_cache, cached = {}, 0 end
+  form_cache[plain], cached = found, cached + 1
+  return found
+end
+
 --- Scrub a message: credential-shaped text, then each known secret (objects
---- or strings) verbatim. Non-strings are converted with tostring first.
+--- or strings): one of M.SHORT bytes or more wherever it appears, as itself,
+--- percent-encoded or base64-encoded; a shorter one where it stands quoted.
+--- Register "user:password" too (Auth:secrets does) so that a registry's
+--- echo of a Basic credential without its "Basic " is masked.
+--- Non-strings are converted with tostring first.
 function M.text(message, secrets)
   local s = tostring(message)
   for _, p in ipairs(patterns) do s = s:gsub(p[1], p[2]) end
   for _, secret in ipairs(secrets or {}) do
     local plain = M.reveal(secret)
-    -- short strings would mask ordinary words; real secrets are longer
-    if type(plain) == "string" and #plain >= 4 then
-      local start = 1
-      while true do
-        local i, j = s:find(plain, start, true)
-        if not i then break end
-        s = s:sub(1, i - 1) .. M.MASK .. s:sub(j + 1)
-        start = i + #M.MASK
+    if type(plain) == "string" and plain ~= "" then
+      if #plain >= M.SHORT then
+        for _, form in ipairs(forms(plain)) do s = mask_all(s, form) end
+      else
+        s = mask_quoted(s, plain)
       end
     end
   end
   return s
+end
+
+-- Escape what a terminal would act on or a JSON reader refuse: bytes that
+-- are not UTF-8 become \xHH; with controls, so do C0 controls and DEL, and
+-- C1 controls (U+0080-U+009F, CSI among them) become \u{HH}.
+local function escape(s, controls)
+  local pattern = controls and "[%c\128-\255]" or "[\128-\255]"
+  if not s:find(pattern) then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    if c < 0x80 then
+      out[#out + 1] = (controls and (c < 0x20 or c == 0x7f)) and string.format("\\x%02x", c)
+        or string.char(c)
+      i = i + 1
+    else
+      local len = (c >= 0xf0 and 4) or (c >= 0xe0 and 3) or (c >= 0xc2 and 2) or 1
+      local seq = s:sub(i, i + len - 1)
+      local valid = len > 1 and #seq == len and utf8.len(seq) == 1
+      local cp = valid and utf8.codepoint(seq)
+      if not valid then
+        out[#out + 1] = string.format("\\x%02x", c)
+        i = i + 1
+      else
+        out[#out + 1] = (controls and cp <= 0x9f) and string.format("\\u{%x}", cp) or seq
+        i = i + len
+      end
+    end
+  end
+  return table.concat(out)
+end
+
+--- Text from a server made safe to print: control characters (newlines
+--- too), C1 controls and bytes that are not UTF-8 escaped as \xHH / \u{HH}.
+function M.printable(text)
+  return escape(tostring(text), true)
+end
+
+--- A string made valid UTF-8 (for JSON output): stray bytes become \xHH.
+function M.utf8(text)
+  return escape(tostring(text), false)
 end
 
 --- A copy of a header table with credential headers masked, for logs.

@@ -64,20 +64,89 @@ function M.is_host(s)
   return name:match("^[%w][%w.%-]*$") ~= nil and not name:find("%.%.") and not name:find("%.$")
 end
 
-local function split_host_port(host)
-  local v6 = host:match("^%[([^%]]+)%]")
-  if v6 then return v6 end
-  return (host:match("^([^:]+)") or host)
+-- An IPv4 address as inet_pton(AF_INET) reads it: four decimal octets
+-- 0-255 without leading zeros. Returns the octets, or nil.
+local function ipv4(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return nil end
+  local octets = {a, b, c, d}
+  for i, o in ipairs(octets) do
+    if #o > 3 or (#o > 1 and o:sub(1, 1) == "0") or tonumber(o) > 255 then return nil end
+    octets[i] = tonumber(o)
+  end
+  return octets
 end
 
---- Whether host ("127.0.0.1:5000", "localhost", "[::1]:5000") is on this machine:
---- those are the only hosts spoken to over plain HTTP without `insecure`.
+-- An IPv6 address as inet_pton(AF_INET6) reads it (groups of 1-4 hex
+-- digits, one "::" at most, an IPv4 tail): its eight 16-bit groups, or nil.
+local function ipv6(s)
+  local head, tail = s, nil
+  local double = s:find("::", 1, true)
+  if double then
+    head, tail = s:sub(1, double - 1), s:sub(double + 2)
+    if tail:find("::", 1, true) then return nil end
+  end
+  local function groups(part, last)
+    local out = {}
+    if part == "" then return out end
+    local fields = {}
+    for f in (part .. ":"):gmatch("([^:]*):") do fields[#fields + 1] = f end
+    for i, f in ipairs(fields) do
+      local v4 = last and i == #fields and ipv4(f)
+      if v4 then
+        out[#out + 1] = v4[1] * 256 + v4[2]
+        out[#out + 1] = v4[3] * 256 + v4[4]
+      elseif f:match("^%x%x?%x?%x?$") then
+        out[#out + 1] = tonumber(f, 16)
+      else
+        return nil
+      end
+    end
+    return out
+  end
+  local left = groups(head, tail == nil)
+  local right = tail and groups(tail, true) or {}
+  if not left or not right then return nil end
+  local missing = 8 - #left - #right
+  if (double and missing < 1) or (not double and missing ~= 0) then return nil end
+  local all = {}
+  for _, g in ipairs(left) do all[#all + 1] = g end
+  for _ = 1, missing do all[#all + 1] = 0 end
+  for _, g in ipairs(right) do all[#all + 1] = g end
+  return all
+end
+
+-- The address part of "name", "name:port", "[v6]" or "[v6]:port"; a bare
+-- name with several colons is an IPv6 address without a port.
+local function host_name(host)
+  local v6 = host:match("^%[([^%]]+)%]$") or host:match("^%[([^%]]+)%]:%d+$")
+  if v6 then return v6, true end
+  if host:find("[%[%]]") then return nil end
+  local _, colons = host:gsub(":", "")
+  if colons > 1 then return host, true end
+  return (host:match("^([^:]*)") or host), false
+end
+
+--- Whether host ("127.0.0.1:5000", "localhost", "[::1]:5000") is on this
+--- machine: those are the only hosts spoken to over plain HTTP without
+--- `insecure`. The address is parsed as inet_pton would: 127.0.0.0/8, ::1 in
+--- any spelling, ::ffff:127.x.x.x (IPv4-mapped), or the name localhost
+--- (which curl itself resolves to loopback). Anything else goes to DNS and
+--- is not loopback, whatever it looks like (127.08.0.1, app.localhost).
 function M.is_loopback(host)
   if type(host) ~= "string" then return false end
-  local name = split_host_port(host:lower())
-  if name == "localhost" or name == "::1" or name:match("%.localhost$") then return true end
-  local a, b, c, d = name:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  return a == "127" and tonumber(b) < 256 and tonumber(c) < 256 and tonumber(d) < 256
+  local name, bracketed = host_name(host:lower())
+  if not name then return false end
+  if bracketed then
+    local g = ipv6(name)
+    if not g then return false end
+    for i = 1, 5 do if g[i] ~= 0 then return false end end
+    if g[6] == 0 then return g[7] == 0 and g[8] == 1 end
+    return g[6] == 0xffff and g[7] >> 8 == 127
+  end
+  if name == "localhost" then return true end
+  local v4 = ipv4(name)
+  return v4 ~= nil and v4[1] == 127
 end
 
 --- The canonical name of a registry host: Docker Hub's aliases become "docker.io".

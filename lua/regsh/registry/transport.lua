@@ -29,9 +29,11 @@ function Transport:log(level, message)
   end
 end
 
---- A fail triple with a scrubbed message: nil, "CODE: text", "CODE".
+--- A fail triple with a scrubbed message: nil, "CODE: text", "CODE". Text
+--- may quote the server: control characters and stray bytes are escaped.
 function Transport:fail(code, text)
-  return nil, redact.text(code .. ": " .. text, self.auth and self.auth:secrets()), code
+  return nil, redact.printable(redact.text(code .. ": " .. text,
+    self.auth and self.auth:secrets())), code
 end
 
 --- One exchange without auth: TLS options, timeout, concurrency limit, and
@@ -90,7 +92,8 @@ function Transport:registry_error(res)
     for i, e in ipairs(answer.errors) do
       if i > 3 then break end
       if type(e) == "table" then
-        parts[#parts + 1] = tostring(e.code or "?") .. ": " .. tostring(e.message or "")
+        parts[#parts + 1] = redact.printable(tostring(e.code or "?") .. ": "
+          .. tostring(e.message or ""))
       end
     end
     if #parts > 0 then return table.concat(parts, "; ") end
@@ -98,7 +101,7 @@ function Transport:registry_error(res)
   -- scrub before cutting: a secret cut in two at the edge would no longer be
   -- recognised, and its first part would be shown
   local text = redact.text(body, self.auth and self.auth:secrets())
-  return (text:sub(1, 120):gsub("[%c]+", " "))
+  return redact.printable((text:sub(1, 120):gsub("%s+", " ")))
 end
 
 local function status_detail(self, res)
