@@ -148,7 +148,15 @@ local function token_error(self, res)
   local detail = (type(e) == "table" and (e.message or e.code)) or answer.error_description
     or answer.details or answer.error
   if type(detail) ~= "string" then return "" end
-  return ": " .. redact.printable(redact.text(detail, self:secrets()):sub(1, 200))
+  return ": " .. redact.text(detail, self:secrets()):sub(1, 200)
+end
+
+-- A token-service failure, scrubbed and escaped whole: the realm and the
+-- answer are the server's text and can echo the password or a token, or
+-- carry escapes meant for a terminal.
+local function token_fail(self, code, fmt, ...)
+  return nil, redact.printable(redact.text(code .. ": " .. string.format(fmt, ...),
+    self:secrets())), code
 end
 
 -- A realm gets credentials (Basic, a refresh token) and hands out tokens:
@@ -157,15 +165,9 @@ end
 local function check_realm(self, realm)
   local scheme = (realm:match("^(%a[%w+.-]*)://[^/]") or ""):lower()
   if scheme == "https" or (scheme == "http" and self.plain_allowed) then return true end
-  return nil, string.format("EAUTH: %s: refusing the token service realm '%s': a realm must be "
+  return token_fail(self, "EAUTH", "%s: refusing the token service realm '%s': a realm must be "
     .. "https:// (http:// only for a loopback registry or with insecure = true / --insecure)",
-    self.host, redact.printable(realm)), "EAUTH"
-end
-
--- A token-service failure, scrubbed whole: the realm and the answer are the
--- server's text and can echo the password or a token.
-local function token_fail(self, code, fmt, ...)
-  return nil, redact.text(code .. ": " .. string.format(fmt, ...), self:secrets()), code
+    self.host, realm)
 end
 
 --- Fetch a Bearer token for scopes from the realm of the last challenge.

@@ -208,9 +208,9 @@ function Layer:untag(repository, tag)
   if res.status == 202 or res.status == 200 or res.status == 204 then return true end
   if res.status == 400 or res.status == 405 or res.status == 501 then
     local answer = self.transport:registry_error(res)
-    return nil, string.format("ENOTSUP: untag %s: %s does not delete tags, only manifests by "
-      .. "digest (HTTP %d%s); deleting the digest removes every tag on it", what, self.host,
-      res.status, answer ~= "" and (", " .. answer) or ""), "ENOTSUP"
+    return self.transport:fail("ENOTSUP", string.format("untag %s: %s does not delete tags, "
+      .. "only manifests by digest (HTTP %d%s); deleting the digest removes every tag on it",
+      what, self.host, res.status, answer ~= "" and (", " .. answer) or ""))
   end
   if res.status == 404 then return true end
   return self.transport:status_error(res, what, "untag")

@@ -92,8 +92,7 @@ function Transport:registry_error(res)
     for i, e in ipairs(answer.errors) do
       if i > 3 then break end
       if type(e) == "table" then
-        parts[#parts + 1] = redact.printable(tostring(e.code or "?") .. ": "
-          .. tostring(e.message or ""))
+        parts[#parts + 1] = tostring(e.code or "?") .. ": " .. tostring(e.message or "")
       end
     end
     if #parts > 0 then return table.concat(parts, "; ") end
@@ -101,7 +100,7 @@ function Transport:registry_error(res)
   -- scrub before cutting: a secret cut in two at the edge would no longer be
   -- recognised, and its first part would be shown
   local text = redact.text(body, self.auth and self.auth:secrets())
-  return redact.printable((text:sub(1, 120):gsub("%s+", " ")))
+  return (text:sub(1, 120):gsub("%s+", " "))
 end
 
 local function status_detail(self, res)
