@@ -257,26 +257,35 @@ function Layer:delete(repository, target, subject)
     if not (ok and present) then return ok, present, code end
     return self:gate("delete " .. what)
   end
-  local res
-  res, err, code = self:write({method = "DELETE", what = what,
+  if not subject then return self:delete_request(repository, target, what) end
+  -- a referrer: no other task of this process updates its subject's index
+  -- between the DELETE and taking it out (which would list a deleted manifest)
+  return referrers.serialised(self, repository, subject, function()
+    local ok, deleted
+    ok, deleted, code = self:delete_request(repository, target, what)
+    if not ok then return nil, deleted, code end
+    ok, err, code = referrers.forget_in_fallback(self, repository, subject, target)
+    if not ok then return nil, err, code end
+    return true, deleted
+  end)
+end
+
+-- The DELETE of a manifest: true, deleted (false: already gone) | fail.
+function Layer:delete_request(repository, target, what)
+  local res, err, code = self:write({method = "DELETE", what = what,
     path = manifest_path(repository, target),
     scopes = {names.scope(repository, "pull,delete")}, write = "delete " .. what})
   if not res then return nil, err, code end
-  local deleted = true
   if res.status == 404 then
     local ok
     ok, err, code = self:gone(repository, res, what, "delete")
     if not ok then return nil, err, code end
-    deleted = false
-  elseif res.status ~= 202 and res.status ~= 200 and res.status ~= 204 then
+    return true, false
+  end
+  if res.status ~= 202 and res.status ~= 200 and res.status ~= 204 then
     return self.transport:status_error(res, what, "delete")
   end
-  if subject then
-    local ok
-    ok, err, code = referrers.forget_in_fallback(self, repository, subject, target)
-    if not ok then return nil, err, code end
-  end
-  return true, deleted
+  return true, true
 end
 
 -- The ENOTSUP of a registry that deletes manifests by digest only.
