@@ -54,7 +54,14 @@ function M.new(cfg)
     limiter = async.semaphore(self.concurrency), auth = authenticator, log_fn = cfg.log,
   })
   self.transport = t
+  self.cfg = cfg
   return self
+end
+
+--- A new layer for the same registry with the same options (its own
+--- connections, request slots and tokens).
+function Layer:sibling()
+  return M.new(self.cfg)
 end
 
 --------------------------------------------------------------------------------
