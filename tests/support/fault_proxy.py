@@ -32,6 +32,9 @@ A rule: {"match": "regex searched in path?query" (default ".*"),
   "garbage"  200 text/html with an HTML page (or {"body": ..., "content_type": ...})
   "redirect" answer {"status": 307} with Location: {"location": URL}
   "truncate" forward, but send only half of the body, then reset
+  "hold"     forward, but send half of the body, log a "held" entry, wait
+             {"seconds": S} (default 30), then send the rest (a client can be
+             interrupted mid-body at a known point)
   "corrupt"  forward, flipping one byte of the body (same length); with
              {"drop_headers": ["Docker-Content-Digest"]} those headers go too
   "link"     forward, rewriting the Link header to {"form": "absolute"|"relative"}}
@@ -365,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
             out_headers = [(k, self.rewrite_link(v, rule.get("form", "absolute")))
                            if k.lower() == "link" else (k, v) for k, v in out_headers]
         data = None
-        if not no_body and action in ("corrupt", "truncate"):
+        if not no_body and action in ("corrupt", "truncate", "hold"):
             data = resp.read()
             if action == "corrupt" and data:
                 i = len(data) // 2
@@ -388,6 +391,12 @@ class Handler(BaseHTTPRequestHandler):
         if no_body:
             resp.read()
         elif data is not None:
+            if action == "hold":
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.record("held", status, rule["id"])
+                time.sleep(float(rule.get("seconds", 30)))
+                data = data[len(data) // 2:]
             if action == "truncate":
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
@@ -537,7 +546,7 @@ class Handler(BaseHTTPRequestHandler):
                             "<body><h1>Corporate proxy</h1><p>Please sign in.</p></body></html>\n")
             return self.send_simple(200, body, rule.get("content_type", "text/html; charset=utf-8"),
                                     rule.get("headers"))
-        if action in ("truncate", "corrupt", "link"):
+        if action in ("truncate", "corrupt", "link", "hold"):
             return self.forward(rule)
         self.drain()
         return self.send_simple(500, json.dumps({"error": "unknown fault action " + action}))

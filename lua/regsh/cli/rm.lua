@@ -1,5 +1,6 @@
 -- regsh rm REF: delete a manifest by digest, or remove a tag. With
--- --manifest a tag is resolved and its manifest deleted (with every tag on it).
+-- --manifest a tag is resolved and its manifest deleted (with every tag on it,
+-- named in the output). A dry run reads what the real run would meet.
 local flags = require "regsh.cli.registry_flags"
 
 return {
@@ -22,27 +23,37 @@ return {
         end
       end)
     if not reg then return r end
-    local ok, err, code
+    local ok, done, code, tags
     local target = r.digest
     if not target and args.manifest then
-      local head
-      head, err = reg:head(r.repository, r.tag)
+      local head, err = reg:head(r.repository, r.tag)
       if not head then return flags.fail("rm", err) end
       target = head.digest
     end
     if target then
-      ok, err, code = reg:delete(r.repository, target)
+      -- the tags that go with the digest, named before they are gone
+      tags, done = reg:tags_of(r.repository, target)
+      if not tags then return flags.fail("rm", done) end
+      ok, done, code = reg:delete(r.repository, target)
     else
-      ok, err, code = reg:untag(r.repository, r.tag)
-      if code == "ENOTSUP" then err = err .. " (or use --manifest)" end
+      ok, done, code = reg:untag(r.repository, r.tag)
+      if code == "ENOTSUP" then done = done .. " (or use --manifest)" end
     end
-    if not ok and code ~= "EDRYRUN" then return flags.fail("rm", err) end
+    if not ok and code ~= "EDRYRUN" then return flags.fail("rm", done) end
     local shown = r.registry .. "/" .. r.repository
       .. (target and ("@" .. target) or (":" .. r.tag))
-    local result = {reference = shown, deleted = ok == true, dry_run = code == "EDRYRUN"}
+    local absent = ok == true and done == false
+    local result = {reference = shown, deleted = ok == true and not absent,
+                    already_gone = absent, dry_run = code == "EDRYRUN", tags = tags}
+    if tags then require("regsh.json").array(tags) end
     flags.print(args, result, function()
-      if code == "EDRYRUN" then return (err:gsub("^EDRYRUN: ", "")) end
-      return "deleted " .. shown
+      if absent then return shown .. ": already gone" end
+      local with = (tags and #tags > 0) and (" with its tags " .. table.concat(tags, ", ")) or ""
+      if code == "EDRYRUN" then
+        return (target and "would delete " or "would untag ") .. shown .. with
+      end
+      if not target then return "untagged " .. shown end
+      return "deleted " .. shown .. with
     end)
     return 0
   end,

@@ -1,6 +1,7 @@
 -- regsh.registry.blob: blobs (layers, configs): HEAD, GET with the digest
 -- verified (following storage redirects without our credentials), upload
--- (monolithic, or chunked with PATCH) and cross-repository mount.
+-- (monolithic, or chunked with PATCH), cross-repository mount, and the
+-- streamed copy of a blob from one registry to another (GET into PATCHes).
 -- Its functions take the internal layer (layer.lua); writes go through
 -- layer:write, the dry-run gate.
 local digest = require "regsh.digest"
@@ -31,21 +32,32 @@ function M.head(layer, repository, blob_digest)
   return {digest = blob_digest, size = tonumber(res.headers["content-length"])}
 end
 
---- GET a blob, into memory or into opts.output (a path); its digest is checked.
-function M.get(layer, repository, blob_digest, opts)
-  opts = opts or {}
+-- GET a blob, following redirects to storage (where the transport sends no
+-- credentials): the last response | fail. opts: output, on_data with
+-- on_attempt, size (for the timeout).
+local function fetch(layer, repository, blob_digest, opts)
   local what = names.display(layer.host, repository, blob_digest)
   local target = "/v2/" .. repository .. "/blobs/" .. blob_digest
   local res, err, code
   for _ = 0, MAX_REDIRECTS do
     res, err, code = layer.transport:request({method = "GET", url = target, what = what,
       scopes = {names.scope(repository, "pull")}, output = opts.output,
+      on_data = opts.on_data, on_attempt = opts.on_attempt,
       timeout = opts.timeout or transfer_timeout(layer.transport, opts.size)})
     if not res then return nil, err, code end
     local location = res.headers.location
     if not (REDIRECTS[res.status] and location) then break end
-    target = url.resolve(res.url, location)  -- storage elsewhere: transport drops our credentials
+    target = url.resolve(res.url, location)
   end
+  return res
+end
+
+--- GET a blob, into memory or into opts.output (a path); its digest is checked.
+function M.get(layer, repository, blob_digest, opts)
+  opts = opts or {}
+  local what = names.display(layer.host, repository, blob_digest)
+  local res, err, code = fetch(layer, repository, blob_digest, opts)
+  if not res then return nil, err, code end
   if res.status ~= 200 then
     if opts.output then os.remove(opts.output) end
     return layer.transport:status_error(res, what, "blob")
@@ -98,33 +110,35 @@ local function next_location(res, previous)
   return url.resolve(res.url, location)
 end
 
+-- PATCH one chunk of an upload at offset: the next location | fail.
+local function patch(layer, location, chunk, offset, what, scopes)
+  local res, err, code = layer:write({method = "PATCH", url = location, scopes = scopes,
+    what = what, body = chunk, write = "upload a chunk of " .. what,
+    headers = {["Content-Type"] = "application/octet-stream",
+               ["Content-Range"] = offset .. "-" .. (offset + #chunk - 1)},
+    timeout = transfer_timeout(layer.transport, #chunk)})
+  if not res then return nil, err, code end
+  if res.status ~= 202 then return layer.transport:status_error(res, what, "upload chunk of") end
+  return next_location(res, location)
+end
+
 local function upload_chunks(layer, source, location, chunk_size, what, scopes)
   local offset = 0
   while offset < source.size do
     local chunk = source.read(offset, chunk_size)
-    local res, err, code = layer:write({method = "PATCH", url = location, scopes = scopes,
-      what = what, body = chunk, write = "upload a chunk of " .. what,
-      headers = {["Content-Type"] = "application/octet-stream",
-                 ["Content-Range"] = offset .. "-" .. (offset + #chunk - 1)},
-      timeout = transfer_timeout(layer.transport, #chunk)})
-    if not res then return nil, err, code end
-    if res.status ~= 202 then return layer.transport:status_error(res, what, "upload chunk of") end
-    location = next_location(res, location)
+    local err, code
+    location, err, code = patch(layer, location, chunk, offset, what, scopes)
+    if not location then return nil, err, code end
     offset = offset + #chunk
   end
   return location
 end
 
--- POST an upload session, send the data (one PUT, or PATCHes then a PUT) and
--- check what the registry stored.
-local function send(layer, repository, source, opts)
-  local d = source.digest
-  local what = names.display(layer.host, repository, d)
-  local scopes = {names.scope(repository, "pull,push")}
-  if M.head(layer, repository, d) then return d end
+-- POST a new upload session: its location, and the least chunk the
+-- registry takes (OCI-Chunk-Min-Length) | fail.
+local function open_session(layer, repository, what, scopes, description)
   local res, err, code = layer:write({method = "POST", scopes = scopes, what = what,
-    path = "/v2/" .. repository .. "/blobs/uploads/",
-    write = string.format("upload blob %s (%d bytes)", what, source.size)})
+    path = "/v2/" .. repository .. "/blobs/uploads/", write = description})
   if not res then return nil, err, code end
   if res.status ~= 202 then return layer.transport:status_error(res, what, "start upload of") end
   local location = next_location(res, nil)
@@ -132,14 +146,13 @@ local function send(layer, repository, source, opts)
     return layer.transport:fail("EPROTO",
       what .. ": the registry started an upload without a Location")
   end
-  local body = ""
-  if opts.chunk_size then
-    location, err, code = upload_chunks(layer, source, location, opts.chunk_size, what, scopes)
-    if not location then return nil, err, code end
-  else
-    body = source.all()
-  end
-  res, err, code = layer:write({method = "PUT", scopes = scopes, what = what,
+  return location, tonumber(res.headers["oci-chunk-min-length"])
+end
+
+-- PUT that ends an upload session with its last bytes, and the check of
+-- what the registry stored: the digest | fail.
+local function finish(layer, location, d, body, what, scopes)
+  local res, err, code = layer:write({method = "PUT", scopes = scopes, what = what,
     url = url.add_query(location, url.query({{"digest", d}})), body = body,
     write = "finish the upload of " .. what,
     headers = {["Content-Type"] = "application/octet-stream"},
@@ -156,6 +169,26 @@ local function send(layer, repository, source, opts)
   return d
 end
 
+-- POST an upload session, send the data (one PUT, or PATCHes then a PUT) and
+-- check what the registry stored.
+local function send(layer, repository, source, opts)
+  local d = source.digest
+  local what = names.display(layer.host, repository, d)
+  local scopes = {names.scope(repository, "pull,push")}
+  if M.head(layer, repository, d) then return d end
+  local location, err, code = open_session(layer, repository, what, scopes,
+    string.format("upload blob %s (%d bytes)", what, source.size))
+  if not location then return nil, err, code end
+  local body = ""
+  if opts.chunk_size then
+    location, err, code = upload_chunks(layer, source, location, opts.chunk_size, what, scopes)
+    if not location then return nil, err, code end
+  else
+    body = source.all()
+  end
+  return finish(layer, location, d, body, what, scopes)
+end
+
 --- Upload data (a string or {path=}) to repository; returns its digest. A blob
 --- the repository already has is not sent again. opts.chunk_size: PATCH in
 --- chunks of that many bytes instead of one PUT.
@@ -168,6 +201,95 @@ function M.upload(layer, repository, data, opts)
   local result, err, code = send(layer, repository, source, opts or {})
   source.close()
   return result, err, code
+end
+
+-- Bytes a streamed copy gathers before it PATCHes them on (more if the
+-- destination asks for bigger chunks): with the transfer's ~1 MiB backlog,
+-- what a blob in flight costs in memory, whatever its size.
+local STREAM_CHUNK = 4 * 1024 * 1024
+
+-- Raised from the body callbacks to stop the GET when the upload fails.
+local upload_failed = setmetatable({}, {__tostring = function() return "upload failed" end})
+
+--- Copy blob descriptor d from src's src_repository to dst's dst_repository
+--- (src and dst are layers), streamed: the GET's body goes out in PATCHed
+--- chunks as it arrives, the GET pausing while a chunk is sent, so memory
+--- holds one chunk whatever the blob's size, and nothing touches the disk.
+--- The bytes are checked against d.digest before the upload is finished
+--- (an upload that fails is cancelled). Returns the digest | fail.
+function M.stream(src, src_repository, dst, dst_repository, d)
+  local what = names.display(dst.host, dst_repository, d.digest)
+  local scopes = {names.scope(dst_repository, "pull,push")}
+  local description = string.format("upload blob %s (%s bytes from %s)", what,
+    tostring(d.size or "?"), names.display(src.host, src_repository))
+  local session = {offset = 0}
+  local parts, held, hasher
+  local function fail(err, code)
+    session.failure = {err, code}
+    error(upload_failed, 0)
+  end
+  local function open()
+    local location, min, code = open_session(dst, dst_repository, what, scopes, description)
+    if not location then fail(min, code) end
+    session.location, session.offset = location, 0
+    session.chunk = math.max(STREAM_CHUNK, min or 0)
+  end
+  local function cancel()
+    if not session.location then return end
+    dst:write({method = "DELETE", url = session.location, what = what, scopes = scopes,
+      write = "cancel the upload of " .. what})
+    session.location = nil
+  end
+  local function send_held()
+    local chunk = table.concat(parts)
+    parts, held = {}, 0
+    local location, err, code = patch(dst, session.location, chunk, session.offset, what, scopes)
+    if not location then fail(err, code) end
+    session.location, session.offset = location, session.offset + #chunk
+  end
+  local function on_attempt()  -- each attempt of the GET starts from the first byte
+    parts, held, hasher = {}, 0, digest.new(d.digest:match("^(%w+):"))
+    if session.offset > 0 then  -- chunks of a broken attempt went out: a new session
+      cancel()
+      open()
+    end
+  end
+  local function on_data(data)
+    hasher:update(data)
+    parts[#parts + 1] = data
+    held = held + #data
+    if held >= session.chunk then send_held() end
+  end
+  local ok, res, err, code = pcall(function()
+    open()
+    return fetch(src, src_repository, d.digest,
+      {on_data = on_data, on_attempt = on_attempt, size = d.size})
+  end)
+  if not ok then
+    if res ~= upload_failed then error(res, 0) end  -- interrupted: the registry expires the session
+    cancel()
+    return nil, session.failure[1], session.failure[2]
+  end
+  if not res then
+    cancel()
+    return nil, err, code
+  end
+  if res.status ~= 200 then
+    cancel()
+    if held <= 64 * 1024 then res.body = table.concat(parts) end  -- the registry's error, for the message
+    return src.transport:status_error(res, names.display(src.host, src_repository, d.digest),
+      "blob")
+  end
+  local actual = hasher:digest()
+  if actual ~= d.digest then
+    cancel()
+    return src.transport:fail("EDIGEST", string.format("%s: the registry sent content with "
+      .. "digest %s", names.display(src.host, src_repository, d.digest), actual))
+  end
+  local stored
+  stored, err, code = finish(dst, session.location, d.digest, table.concat(parts), what, scopes)
+  if not stored then cancel() end
+  return stored, err, code
 end
 
 --- Mount blob_digest from from_repository into repository (same registry):

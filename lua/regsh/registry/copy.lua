@@ -1,17 +1,16 @@
 -- regsh.registry.copy: copy an image (every platform of an index, their
 -- configs and layers) from one repository to another, in one registry
--- (blobs mounted) or across registries (blobs streamed through a temp file
--- when large). Reads everything first, so dry-run can say what it would do.
+-- (blobs mounted) or across registries (blobs streamed, GET into PATCHes,
+-- in memory one chunk at a time). Reads everything first, so dry-run can say
+-- what it would do.
 -- src and dst are internal layers (layer.lua), not clients.
 local async = require "regsh.async"
+local blob = require "regsh.registry.blob"
 local graph = require "regsh.registry.graph"
 local manifest = require "regsh.registry.manifest"
 local ref = require "regsh.registry.ref"
 
 local M = {}
-
--- blobs bigger than this go through a temporary file, not memory
-local IN_MEMORY_LIMIT = 32 * 1024 * 1024
 
 -- The manifests in the order to put them (children before their index) and
 -- the blobs to copy, each once, from the walk of the top manifest's graph.
@@ -31,7 +30,10 @@ local function plan(src, repository, top)
   return {manifests = manifests, blobs = blobs}
 end
 
-local function copy_blob(src, src_repo, dst, dst_repo, d)
+-- uploader() is the layer a streamed blob goes up through: dst, or when
+-- src is dst a second layer like it, because a streamed GET holds one of
+-- the layer's request slots while its PATCHes wait for another.
+local function copy_blob(src, src_repo, dst, dst_repo, d, uploader)
   if dst:blob_head(dst_repo, d.digest) then return true end
   if src.host == dst.host then  -- one registry: link the blob, if dst may read the source
     local mounted, err, code = dst:blob_mount(dst_repo, d.digest, src_repo)
@@ -41,26 +43,20 @@ local function copy_blob(src, src_repo, dst, dst_repo, d)
   if type(d.urls) == "table" and #d.urls > 0 and not src:blob_head(src_repo, d.digest) then
     return true  -- a foreign layer: it lives at its URLs, not in the registry
   end
-  if (tonumber(d.size) or 0) <= IN_MEMORY_LIMIT then
-    local data, err, code = src:blob_get(src_repo, d.digest)
-    if not data then return nil, err, code end
-    return dst:blob_upload(dst_repo, data)
-  end
-  local tmp = os.tmpname()
-  local ok, err, code = src:blob_get(src_repo, d.digest, {output = tmp, size = d.size})
-  if ok then ok, err, code = dst:blob_upload(dst_repo, {path = tmp}) end
-  os.remove(tmp)
-  if not ok then return nil, err, code end
-  return true
+  return blob.stream(src, src_repo, uploader(), dst_repo, d)
 end
 
 -- Copy every blob, at most `concurrency` at once; the first failure wins.
 local function copy_blobs(src, src_repo, dst, dst_repo, blobs, concurrency)
-  local failures = {}
-  local jobs = {}
+  local failures, jobs, second = {}, {}, nil
+  local function uploader()
+    if src ~= dst then return dst end
+    second = second or dst:sibling()
+    return second
+  end
   for i, d in ipairs(blobs) do
     jobs[i] = function()
-      local ok, err, code = copy_blob(src, src_repo, dst, dst_repo, d)
+      local ok, err, code = copy_blob(src, src_repo, dst, dst_repo, d, uploader)
       if not ok then failures[#failures + 1] = {err, code} end
     end
   end

@@ -232,10 +232,13 @@ function Client:put_manifest(repository, reference, content, media_type)
   return layers[self]:put_manifest(repository, reference, raw, media_type, decoded)
 end
 
---- DELETE a manifest by digest (every tag on it goes too). A manifest already
---- gone counts as deleted: true. opts.subject (the subject's digest, or true
---- to look it up first) also takes a deleted referrer out of the subject's
---- sha256-<hex> fallback index on registries without the referrers API.
+--- DELETE a manifest by digest (every tag on it goes too): true, deleted
+--- (false when the registry says the manifest is already gone) | fail. Any
+--- other 404 (an unknown repository, a proxy's page) is a failure.
+--- opts.subject (the subject's digest, or true to look it up first) also
+--- takes a deleted referrer out of the subject's sha256-<hex> fallback index
+--- on registries without the referrers API. A dry run reads what the real
+--- run would meet and answers as it would, EDRYRUN where it would write.
 function Client:delete(repository, digest, opts)
   local ok, err, code = check_digest_pair(self, repository, digest, "delete")
   if not ok then return nil, err, code end
@@ -246,8 +249,8 @@ function Client:delete(repository, digest, opts)
   return layers[self]:delete(repository, digest, subject)
 end
 
---- Remove one tag, leaving the manifest. ENOTSUP where the registry deletes
---- by digest only (distribution 2.8).
+--- Remove one tag, leaving the manifest: true, removed | fail. ENOTSUP where
+--- the registry deletes by digest only (distribution 2.8).
 function Client:untag(repository, tag)
   local ok, err, code = names.check_repository(self.host, repository, "untag")
   if ok and (type(tag) ~= "string") then
@@ -259,6 +262,14 @@ function Client:untag(repository, tag)
   end
   if not ok then return nil, err, code end
   return layers[self]:untag(repository, tag)
+end
+
+--- The tags of repository on manifest digest (those a delete of it removes),
+--- sorted.
+function Client:tags_of(repository, digest)
+  local ok, err, code = check_digest_pair(self, repository, digest, "tags_of")
+  if not ok then return nil, err, code end
+  return layers[self]:tags_of(repository, digest)
 end
 
 --- HEAD a blob: {digest, size} | fail.

@@ -55,7 +55,14 @@ function M.new(cfg)
     limiter = async.semaphore(self.concurrency), auth = authenticator, log_fn = cfg.log,
   })
   self.transport = t
+  self.cfg = cfg
   return self
+end
+
+--- A new layer for the same registry with the same options (its own
+--- connections, request slots and tokens).
+function Layer:sibling()
+  return M.new(self.cfg)
 end
 
 --------------------------------------------------------------------------------
@@ -168,52 +175,191 @@ function Layer:put_manifest(repository, reference, raw, media_type, decoded)
   return d
 end
 
---- DELETE a manifest by digest; already gone counts as deleted. subject (a
---- digest, or true to read the manifest first and take its subject) also
---- takes it out of the subject's fallback index. true | fail.
+-- The error codes of a registry's JSON answer ({CODE = true}), or nil when
+-- the body is not the registry's own (an HTML page, a proxy's text).
+local function answer_codes(res)
+  local body = res.body or ""
+  local ctype = (res.headers["content-type"] or ""):lower()
+  if ctype:find("html", 1, true) or body:match("^%s*<") then return nil end
+  local answer = json.decode(body)
+  if type(answer) ~= "table" or type(answer.errors) ~= "table" then return nil end
+  local codes = {}
+  for _, e in ipairs(answer.errors) do
+    if type(e) == "table" and type(e.code) == "string" then codes[e.code] = true end
+  end
+  return codes
+end
+
+--- Whether repository exists: true | ENOTFOUND naming it. distribution
+--- answers MANIFEST_UNKNOWN for a digest in any repository, even one that was
+--- never there, so "already gone" is only believed of a repository that is.
+function Layer:repository_exists(repository)
+  local what = names.display(self.host, repository)
+  local res, err, code = self.transport:request({method = "GET", what = what,
+    path = listing.first_path("/v2/" .. repository .. "/tags/list", 1),
+    scopes = {names.scope(repository, "pull")}, max_body = 1024 * 1024})
+  if not res then return nil, err, code end
+  if res.status == 200 then return true end
+  if res.status == 404 and answer_codes(res) then
+    return self.transport:fail("ENOTFOUND", string.format("%s: the repository is unknown to %s",
+      what, self.host))
+  end
+  return self.transport:status_error(res, what, "repository")
+end
+
+--- What a 404 about a manifest means: true, false (already gone: the
+--- registry's own MANIFEST_UNKNOWN, in a repository that exists) | a fail:
+--- ENOTFOUND for an unknown repository (NAME_UNKNOWN) or any other 404 of the
+--- registry, EPROTO for an answer that is not the registry's (a proxy's page).
+function Layer:gone(repository, res, what, action)
+  local codes = answer_codes(res)
+  if codes == nil and (res.body or "") ~= "" then
+    return self.transport:fail("EPROTO", string.format("%s %s: HTTP 404 that is not the "
+      .. "registry's answer (%s): nothing is known to be gone", action, what,
+      self.transport:registry_error(res)))
+  end
+  if codes and codes.MANIFEST_UNKNOWN then
+    local ok, err, code = self:repository_exists(repository)
+    if not ok then return nil, err, code end
+    return true, false
+  end
+  if codes and codes.NAME_UNKNOWN then
+    return self.transport:fail("ENOTFOUND", string.format("%s %s: the repository is unknown (%s)",
+      action, what, self.transport:registry_error(res)))
+  end
+  return self.transport:status_error(res, what, action)
+end
+
+-- The read a dry run of a DELETE of repository:reference does in place of
+-- the write: true, true when the manifest is there; true, false when it is
+-- already gone (as Layer:gone judges); else the failure the real run would have.
+function Layer:rehearse(repository, reference, action)
+  local what = names.display(self.host, repository, reference)
+  local res, err, code = self.transport:request({method = "GET", what = what,
+    path = manifest_path(repository, reference), headers = {Accept = manifest.ACCEPT},
+    max_body = manifest.MAX_SIZE, scopes = {names.scope(repository, "pull")}})
+  if not res then return nil, err, code end
+  if res.status == 404 then return self:gone(repository, res, what, action) end
+  if res.status ~= 200 then return self.transport:status_error(res, what, action) end
+  return true, true
+end
+
+--- DELETE a manifest by digest: true, deleted (false: it was already gone,
+--- as the registry itself says) | fail. subject (a digest, or true to read
+--- the manifest first and take its subject) also takes it out of the
+--- subject's fallback index. In dry-run mode the reads still happen, and
+--- the answer is the real run's (EDRYRUN "would delete" where it would).
 function Layer:delete(repository, target, subject)
   local what = names.display(self.host, repository, target)
   local err, code
   if subject == true then  -- find out whether it is a referrer, before it is gone
     local m
     m, err, code = self:manifest(repository, target)
-    if not m then
-      if code == "ENOTFOUND" then return true end
-      return nil, err, code
-    end
-    subject = type(m.subject) == "table" and ref.is_digest(m.subject.digest) and m.subject.digest
+    if not m and code ~= "ENOTFOUND" then return nil, err, code end
+    subject = m and type(m.subject) == "table" and ref.is_digest(m.subject.digest)
+      and m.subject.digest
   end
-  local res
-  res, err, code = self:write({method = "DELETE", what = what,
+  if self.dry_run then
+    local ok, present
+    ok, present, code = self:rehearse(repository, target, "delete")
+    if not (ok and present) then return ok, present, code end
+    return self:gate("delete " .. what)
+  end
+  if not subject then return self:delete_request(repository, target, what) end
+  -- a referrer: no other task of this process updates its subject's index
+  -- between the DELETE and taking it out (which would list a deleted manifest)
+  return referrers.serialised(self, repository, subject, function()
+    local ok, deleted
+    ok, deleted, code = self:delete_request(repository, target, what)
+    if not ok then return nil, deleted, code end
+    ok, err, code = referrers.forget_in_fallback(self, repository, subject, target)
+    if not ok then return nil, err, code end
+    return true, deleted
+  end)
+end
+
+-- The DELETE of a manifest: true, deleted (false: already gone) | fail.
+function Layer:delete_request(repository, target, what)
+  local res, err, code = self:write({method = "DELETE", what = what,
     path = manifest_path(repository, target),
     scopes = {names.scope(repository, "pull,delete")}, write = "delete " .. what})
   if not res then return nil, err, code end
-  if res.status ~= 202 and res.status ~= 200 and res.status ~= 204 and res.status ~= 404 then
+  if res.status == 404 then
+    local ok
+    ok, err, code = self:gone(repository, res, what, "delete")
+    if not ok then return nil, err, code end
+    return true, false
+  end
+  if res.status ~= 202 and res.status ~= 200 and res.status ~= 204 then
     return self.transport:status_error(res, what, "delete")
   end
-  if subject then
-    return referrers.forget_in_fallback(self, repository, subject, target)
-  end
-  return true
+  return true, true
 end
 
---- Remove one tag, leaving the manifest (ACR: its tag API). true | fail.
+-- The ENOTSUP of a registry that deletes manifests by digest only.
+local function untag_unsupported(self, what, detail)
+  return self.transport:fail("ENOTSUP", string.format("untag %s: %s does not delete tags, "
+    .. "only manifests by digest%s; deleting the digest removes every tag on it",
+    what, self.host, detail))
+end
+
+--- Remove one tag, leaving the manifest (ACR: its tag API): true, removed
+--- (false: the tag was already gone) | fail. A dry run reads the tag first;
+--- outside ACR it cannot learn without writing whether the registry deletes
+--- tags alone, and answers ENOTSUP rather than promise what most registries
+--- (distribution 2.x, Docker Hub, GHCR, ECR) refuse.
 function Layer:untag(repository, tag)
-  if self.is_acr then return acr.untag(self, repository, tag) end
   local what = names.display(self.host, repository, tag)
+  if self.dry_run then
+    local ok, present, code = self:rehearse(repository, tag, "untag")
+    if not ok then return nil, present, code end
+    if not self.is_acr then
+      return untag_unsupported(self, what, " (a dry run cannot ask without deleting: "
+        .. "registries that do, such as zot and distribution 3, are not told apart)")
+    end
+    if not present then return true, false end
+    return self:gate("untag " .. what)
+  end
+  if self.is_acr then return acr.untag(self, repository, tag) end
   local res, err, code = self:write({method = "DELETE", what = what,
     path = manifest_path(repository, tag),
     scopes = {names.scope(repository, "pull,delete")}, write = "untag " .. what})
   if not res then return nil, err, code end
-  if res.status == 202 or res.status == 200 or res.status == 204 then return true end
+  if res.status == 202 or res.status == 200 or res.status == 204 then return true, true end
   if res.status == 400 or res.status == 405 or res.status == 501 then
     local answer = self.transport:registry_error(res)
-    return self.transport:fail("ENOTSUP", string.format("untag %s: %s does not delete tags, "
-      .. "only manifests by digest (HTTP %d%s); deleting the digest removes every tag on it",
-      what, self.host, res.status, answer ~= "" and (", " .. answer) or ""))
+    return untag_unsupported(self, what, string.format(" (HTTP %d%s)", res.status,
+      answer ~= "" and (", " .. answer) or ""))
   end
-  if res.status == 404 then return true end
+  if res.status == 404 then return self:gone(repository, res, what, "untag") end
   return self.transport:status_error(res, what, "untag")
+end
+
+--- The tags of repository that point at manifest_digest (deleting the digest
+--- removes them all): sorted names | fail. Tag entries that carry no digest
+--- (all but ACR's) are resolved with one HEAD each, concurrently.
+function Layer:tags_of(repository, manifest_digest)
+  local entries, err, code = listing.collect(self:tag_pager(repository))
+  if not entries then return nil, err, code end
+  local found, failures, jobs = {}, {}, {}
+  for _, entry in ipairs(entries) do
+    if entry.digest then
+      if entry.digest == manifest_digest then found[#found + 1] = entry.name end
+    else
+      jobs[#jobs + 1] = function()
+        local head, head_err, head_code = self:head(repository, entry.name)
+        if head then
+          if head.digest == manifest_digest then found[#found + 1] = entry.name end
+        elseif head_code ~= "ENOTFOUND" then  -- a tag deleted meanwhile is not on it
+          failures[#failures + 1] = {head_err, head_code}
+        end
+      end
+    end
+  end
+  async.gather(jobs, {concurrency = self.concurrency})
+  if #failures > 0 then return nil, failures[1][1], failures[1][2] end
+  table.sort(found)
+  return found
 end
 
 --- The image config of manifest m (an index: the entry for want = {os,

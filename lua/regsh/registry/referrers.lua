@@ -2,7 +2,9 @@
 -- that refer to a manifest: the OCI 1.1 referrers API, else the tag schema
 -- its spec defines for older registries (an index tagged sha256-<hex>) plus
 -- cosign's sha256-<hex>.sig/.att/.sbom tags. Its functions take the internal
--- layer (layer.lua), whose put_manifest and delete call the bookkeeping here.
+-- layer (layer.lua), whose put_manifest and delete call the bookkeeping here;
+-- updates of one subject's index are serialised within the process.
+local async = require "regsh.async"
 local json = require "regsh.json"
 local manifest = require "regsh.registry.manifest"
 local names = require "regsh.registry.names"
@@ -59,14 +61,73 @@ local function from_tags(layer, repository, subject_digest)
   return found
 end
 
--- Put the fallback index of a subject with these entries.
-local function put_fallback(layer, repository, tag, entries)
-  local index = {schemaVersion = 2, mediaType = manifest.OCI_INDEX,
-                 manifests = json.array(entries)}
-  local ok, err, code = layer:put_manifest(repository, tag, json.encode(index),
-    manifest.OCI_INDEX, index)
-  if not ok then return nil, err, code end
-  return true
+-- Updates of one subject's fallback index, serialised within this process
+-- (a read-modify-write each): "host/repository@subject" -> {lock, users,
+-- holder}. The holder (a coroutine) may enter again: a referrer's delete
+-- holds it across its DELETE and the update of the index.
+local updating = {}
+
+local function holding(slot, fn)
+  slot.holder = coroutine.running()
+  local results = table.pack(pcall(fn))
+  slot.holder = nil
+  return results
+end
+
+--- Call fn() with the fallback index of subject_digest to itself among this
+--- process's tasks; returns what fn returns (an error in fn is raised again).
+function M.serialised(layer, repository, subject_digest, fn)
+  local key = layer.host .. "/" .. repository .. "@" .. subject_digest
+  local slot = updating[key]
+  if slot and slot.holder == coroutine.running() then return fn() end
+  if not slot then
+    slot = {lock = async.semaphore(1), users = 0}
+    updating[key] = slot
+  end
+  slot.users = slot.users + 1
+  local ok, results = pcall(slot.lock.run, slot.lock, holding, slot, fn)
+  slot.users = slot.users - 1
+  if slot.users == 0 then updating[key] = nil end
+  if not ok then error(results, 0) end
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
+end
+
+-- How often an update re-reads the index after writing it, and writes again
+-- when another process's write (read before ours) dropped our change.
+local ROUNDS = 5
+
+-- Read the subject's fallback index, let change(entries) say what it should
+-- list (entries, changed), write that (an empty index is deleted), and read
+-- again until the index holds the change. Returns true | fail.
+local function update(layer, repository, subject_digest, change)
+  local tag = M.fallback_tag(subject_digest)
+  return M.serialised(layer, repository, subject_digest, function()
+    for _ = 1, ROUNDS do
+      local index, err, code = layer:manifest(repository, tag)
+      if not index and code ~= "ENOTFOUND" then return nil, err, code end
+      local entries = {}
+      if index and manifest.is_index(index.media_type) then
+        for i, d in ipairs(index.manifests or {}) do entries[i] = d end
+      end
+      local wanted, changed = change(entries)
+      if not changed then return true end
+      local ok
+      if #wanted == 0 then
+        ok, err, code = layer:delete(repository, index.digest)
+      else
+        local new = {schemaVersion = 2, mediaType = manifest.OCI_INDEX,
+                     manifests = json.array(wanted)}
+        ok, err, code = layer:put_manifest(repository, tag, json.encode(new), manifest.OCI_INDEX,
+          new)
+      end
+      if not ok then return nil, err, code end
+    end
+    layer.transport:log("warn", string.format("%s: the fallback index %s kept changing under "
+      .. "other writers; it may not list every referrer", names.display(layer.host, repository),
+      tag))
+    return true
+  end)
 end
 
 --- After a manifest with a subject was pushed to a registry without the
@@ -74,23 +135,18 @@ end
 --- under the fallback tag, as OCI 1.1 asks of the pushing client. m is the
 --- decoded manifest, raw its bytes. Returns true | nil, err, code.
 function M.record_in_fallback(layer, repository, m, raw, media_type, digest)
-  local tag = M.fallback_tag(m.subject.digest)
-  local entries = {}
-  local existing, err, code = layer:manifest(repository, tag)
-  if existing then
-    for _, d in ipairs(existing.manifests or {}) do
-      if d.digest == digest then return true end
-      entries[#entries + 1] = d
-    end
-  elseif code ~= "ENOTFOUND" then
-    return nil, err, code
-  end
   -- an image manifest without artifactType is listed under its config's type
   local artifact_type = m.artifactType
   if artifact_type == nil and type(m.config) == "table" then artifact_type = m.config.mediaType end
-  entries[#entries + 1] = {mediaType = media_type, digest = digest, size = #raw,
-                           artifactType = artifact_type, annotations = m.annotations}
-  return put_fallback(layer, repository, tag, entries)
+  local entry = {mediaType = media_type, digest = digest, size = #raw,
+                 artifactType = artifact_type, annotations = m.annotations}
+  return update(layer, repository, m.subject.digest, function(entries)
+    for _, d in ipairs(entries) do
+      if d.digest == digest then return entries, false end
+    end
+    entries[#entries + 1] = entry
+    return entries, true
+  end)
 end
 
 --- After a referrer (digest) of subject_digest was deleted, take it out of
@@ -98,19 +154,13 @@ end
 --- index left empty is deleted (with it goes its tag). Registries with the
 --- referrers API have no such index: nothing to do. Returns true | fail.
 function M.forget_in_fallback(layer, repository, subject_digest, digest)
-  local index, err, code = layer:manifest(repository, M.fallback_tag(subject_digest))
-  if not index then
-    if code == "ENOTFOUND" then return true end
-    return nil, err, code
-  end
-  if not manifest.is_index(index.media_type) then return true end
-  local entries, removed = {}, false
-  for _, d in ipairs(index.manifests or {}) do
-    if d.digest == digest then removed = true else entries[#entries + 1] = d end
-  end
-  if not removed then return true end
-  if #entries == 0 then return layer:delete(repository, index.digest) end
-  return put_fallback(layer, repository, M.fallback_tag(subject_digest), entries)
+  return update(layer, repository, subject_digest, function(entries)
+    local kept = {}
+    for _, d in ipairs(entries) do
+      if d.digest ~= digest then kept[#kept + 1] = d end
+    end
+    return kept, #kept < #entries
+  end)
 end
 
 --- Descriptors of the manifests whose subject is subject_digest, optionally

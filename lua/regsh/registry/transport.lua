@@ -44,11 +44,13 @@ function Transport:send(req, what)
     method = req.method or "GET", url = req.url, headers = req.headers, body = req.body,
     timeout = req.timeout or self.timeout, insecure = self.insecure or nil,
     ca_file = self.ca_file, user_agent = self.user_agent, output = req.output,
-    max_body = req.max_body, follow = false,
+    max_body = req.max_body, follow = false, on_data = req.on_data,
   }
   local attempt = 0
   while true do
     attempt = attempt + 1
+    -- a body streamed to on_data starts again with each attempt
+    if req.on_attempt then req.on_attempt() end
     local res, err, code = self.limiter:run(self.http.request, request)
     if res then
       res.attempts = attempt
@@ -200,7 +202,9 @@ end
 --- A request to the registry. spec: method, path (under the base URL) or url,
 --- headers, body, scopes (token scopes), what (names the object in messages),
 --- write (the description of a write, which only layer:write, past the
---- dry-run gate, sends), output, max_body, timeout. Returns the response for
+--- dry-run gate, sends), output, max_body, timeout, on_data (the body to a
+--- callback) with on_attempt (called before every attempt, so the callback's
+--- receiver can start over). Returns the response for
 --- any status but 401/403 (EAUTH/EDENIED), or nil, err, code.
 function Transport:request(spec)
   local what = spec.what or self.host
@@ -226,7 +230,7 @@ function Transport:request(spec)
     local res
     res, err, code = self:send({method = spec.method, url = target, headers = headers,
       body = spec.body, output = spec.output, max_body = spec.max_body,
-      timeout = spec.timeout}, what)
+      timeout = spec.timeout, on_data = spec.on_data, on_attempt = spec.on_attempt}, what)
     if not res then return nil, err, code end
     if res.status == 401 and same_origin and not challenged then
       challenged = true
