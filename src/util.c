@@ -1,6 +1,8 @@
 /*
-** util.c: the fail tuple and option-table readers used by every C module.
+** util.c: the fail tuple, option-table readers and signal names used by
+** every C module.
 */
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -87,4 +89,30 @@ void regsh_check_keys (lua_State *L, int t, const char *const keys[]) {
     }
     else luaL_error(L, "option names must be strings");
   }
+}
+
+
+/* the one table of signal names: proc.c's kill() and results, loop.c's
+** watchers */
+static const struct { const char *name; int num; } signal_names[] = {
+  {"SIGABRT", SIGABRT}, {"SIGALRM", SIGALRM}, {"SIGBUS", SIGBUS},
+  {"SIGCHLD", SIGCHLD}, {"SIGCONT", SIGCONT}, {"SIGFPE", SIGFPE},
+  {"SIGHUP", SIGHUP}, {"SIGILL", SIGILL}, {"SIGINT", SIGINT},
+  {"SIGKILL", SIGKILL}, {"SIGPIPE", SIGPIPE}, {"SIGQUIT", SIGQUIT},
+  {"SIGSEGV", SIGSEGV}, {"SIGSTOP", SIGSTOP}, {"SIGTERM", SIGTERM},
+  {"SIGTSTP", SIGTSTP}, {"SIGTTIN", SIGTTIN}, {"SIGTTOU", SIGTTOU},
+  {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH},
+  {NULL, 0}
+};
+
+int regsh_signal_number (const char *name) {
+  for (int i = 0; signal_names[i].name; i++)
+    if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].num;
+  return 0;
+}
+
+const char *regsh_signal_name (int sig) {
+  for (int i = 0; signal_names[i].name; i++)
+    if (signal_names[i].num == sig) return signal_names[i].name;
+  return NULL;
 }

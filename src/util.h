@@ -1,6 +1,6 @@
 /*
-** util.h: helpers shared by the C modules: the fail tuple and option-table
-** readers. Everything a module needs beyond the Lua API lives here or in loop.h.
+** util.h: helpers shared by the C modules: the fail tuple, option-table
+** readers and signal names. Everything a module needs beyond the Lua API lives here or in loop.h.
 */
 #ifndef REGSH_UTIL_H
 #define REGSH_UTIL_H
@@ -22,5 +22,9 @@ int regsh_opt_boolean(lua_State *L, int t, const char *key, int def);
 /* [-0, +0, m] raise unless every key of table t is in the NULL-ended list:
 ** a misspelt option is a programming error, not something to ignore. */
 void regsh_check_keys(lua_State *L, int t, const char *const keys[]);
+
+/* "SIGTERM" -> SIGTERM, 0 for a name regsh does not know; and back (NULL) */
+int regsh_signal_number(const char *name);
+const char *regsh_signal_name(int sig);
 
 #endif

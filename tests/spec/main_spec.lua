@@ -103,6 +103,26 @@ describe("regsh command line #disk", function()
   end)
 end)
 
+describe("regsh -E and output errors", function()
+  it("-E ignores LUA_PATH and LUA_CPATH", function()
+    local env = {LUA_PATH = "/nonexistent/?.lua", LUA_CPATH = "/nonexistent/?.so"}
+    local out = cmd.regsh({"-e", "print(package.path) print(package.cpath)"}, nil, env)
+    assert.matches("^/nonexistent/%?%.lua\n/nonexistent/%?%.so\n$", out)
+    out = cmd.regsh({"-E", "-e", "print(package.path) print(package.cpath)"}, nil, env)
+    assert.not_matches("nonexistent", out)
+    assert.matches("/usr/share/lua/5.4/", out)
+  end)
+
+  for _, args in ipairs({{"-e", "print(('x'):rep(100000))"}, {"-e", "io.write('x') os.exit(0)"}, {"help"}}) do
+    it("exits 1 with one line when standard output cannot be written: " .. table.concat(args, " "), function()
+      local _, status, err = cmd.sh(cmd.quote(cmd.bin) .. " " .. cmd.quote(args[1])
+        .. (args[2] and " " .. cmd.quote(args[2]) or "") .. " > /dev/full")
+      assert.equal(1, status)
+      assert.equal("regsh: error writing standard output: No space left on device\n", err)
+    end)
+  end
+end)
+
 describe("the REPL", function()
   it("prints expression values and keeps locals across lines of one chunk", function()
     local input = "1 + 1\n{a = 1, 'x'}\nfunction f(n)\n  return n * 2\nend\nf(21)\n"
