@@ -44,14 +44,14 @@ int regsh_docall (lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
-  regsh_loop_raised(regsh_loop_of(L));  /* forget an interrupt caught earlier */
+  regsh_loop_raised(regsh_loop_of(L), 1);  /* forget one caught earlier */
   status = lua_pcall(L, narg, nres, base);
   lua_remove(L, base);
   return status;
 }
 
 int regsh_interrupted (lua_State *L) {
-  return regsh_loop_raised(regsh_loop_of(L));
+  return regsh_loop_raised(regsh_loop_of(L), 0);
 }
 
 int regsh_report (lua_State *L, int status) {

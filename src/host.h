@@ -37,7 +37,9 @@ int regsh_report(lua_State *L, int status);
 ** (a full disk must not pass for success) */
 int regsh_flush_stdout(void);
 
-/* the REPL of repl.c: read-eval-print on stdin until end of file */
-void regsh_repl(lua_State *L);
+/* the REPL of repl.c: read-eval-print on stdin until end of file. Returns
+** LUA_OK, or an error status with the error on the stack when reading failed
+** (SIGTERM at the prompt) */
+int regsh_repl(lua_State *L);
 
 #endif

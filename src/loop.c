@@ -180,9 +180,9 @@ static void interrupts_release (regsh_loop *loop) {
     lua_sethook(loop->main, NULL, 0, 0);
 }
 
-int regsh_loop_raised (regsh_loop *loop) {
+int regsh_loop_raised (regsh_loop *loop, int forget) {
   int sig = loop->raised;
-  loop->raised = 0;
+  if (forget) loop->raised = 0;
   return sig;
 }
 

@@ -327,11 +327,13 @@ static int pmain (lua_State *L) {
   if (script < argc && runscript(L, argv[script]) != LUA_OK) goto failed;
   if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   if (args & has_i) {
-    regsh_repl(L);
+    if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
     if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   }
   else if (script == argc && !(args & (has_e | has_v))) {
-    if (isatty(0)) regsh_repl(L);
+    if (isatty(0)) {
+      if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
+    }
     else if (runscript(L, "-") != LUA_OK) goto failed;
     if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   }

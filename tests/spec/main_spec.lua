@@ -144,4 +144,39 @@ describe("the REPL", function()
     assert.matches("oops", err)
     assert.matches("still here", out)
   end)
+
+  -- on a terminal (a pty driven by tests/support/pty_session.py): input comes
+  -- through the loop, so tasks run while the prompt waits
+  local function session(steps, args)
+    local words = {"python3", "tests/support/pty_session.py"}
+    for _, step in ipairs(steps) do words[#words + 1] = cmd.quote(step) end
+    words[#words + 1] = "--"
+    words[#words + 1] = cmd.quote(cmd.bin)
+    for _, a in ipairs(args or {}) do words[#words + 1] = cmd.quote(a) end
+    return cmd.sh(table.concat(words, " "))
+  end
+
+  it("runs a task spawned at the prompt while the prompt waits", function()
+    local out, status = session({"expect:> ",
+      'send:regsh.spawn(function() regsh.sleep(0.1) print("ti" .. "ck") end)\n',
+      "expect:tick", "send:\\x04"})
+    assert.matches("> tick\r?\n", out)  -- printed at the waiting prompt
+    assert.equal(0, status)
+  end)
+
+  it("drops the typed line on Ctrl-C at the prompt and interrupts running code", function()
+    local out, status = session({"expect:> ", "send:abc\\x03", "expect:> ",
+      -- "running" (not its echo) shows the chunk runs: Ctrl-C is not at the prompt
+      'send:print("run" .. "ning") while true do end\n', "expect:running",
+      "send:\\x03", "expect:interrupted!",
+      "expect:> ", "send:1 + 1\n", "expect:2", "send:\\x04"})
+    assert.matches("interrupted!", out)
+    assert.matches("\n2\r?\n", out)  -- the session went on
+    assert.equal(0, status)
+  end)
+
+  it("ends with status 143 on SIGTERM at the prompt", function()
+    local _, status = session({"expect:> ", "signal:TERM"})
+    assert.equal(143, status)
+  end)
 end)
