@@ -2,13 +2,12 @@
 ** host.c: creates the Lua state regsh runs in. Preloads the C modules (the
 ** HTTP and digest ones are shared objects loaded on first require) and
 ** every lua/ file compiled into the binary, or points package.path at
-** $REGSH_LUA_PATH instead. Runs chunks under a traceback handler, with
-** SIGINT and SIGTERM turned into a Lua error at the next instruction (as
-** lua.c does for SIGINT).
+** $REGSH_LUA_PATH instead. Runs chunks under a traceback handler. Signals
+** are not handled here: the state's loop (loop.c) owns them for the whole run.
 */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,39 +29,6 @@ int luaopen_regsh_core_regex(lua_State *L);
 int luaopen_regsh_core_repl(lua_State *L);
 int luaopen_regsh_core_yaml(lua_State *L);
 
-static lua_State *volatile signal_state = NULL;
-static regsh_loop *volatile signal_loop = NULL;
-
-
-/*
-** {======================================================
-** Interrupts: the handler only sets a hook and wakes the loop; the hook
-** raises the error in Lua's own time
-** =======================================================
-*/
-
-static volatile sig_atomic_t signal_received = 0;
-
-static void interrupt_hook (lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, signal_received == SIGTERM ? "terminated!" : "interrupted!");
-}
-
-/* SIGINT and SIGTERM raise an error in the running code, so that <close>
-** variables and __gc run as the error unwinds: children are killed, files
-** flushed. A second signal of the same kind ends the process at once. */
-static void on_signal (int sig) {
-  int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  signal(sig, SIG_DFL);
-  signal_received = sig;
-  if (signal_state) lua_sethook(signal_state, interrupt_hook, flag, 1);
-  if (signal_loop) regsh_loop_interrupt(signal_loop);
-}
-
-/* }====================================================== */
-
-
 /* message handler: a traceback under the message, __tostring for objects */
 static int msghandler (lua_State *L) {
   const char *msg = lua_tostring(L, 1);
@@ -81,14 +47,14 @@ int regsh_docall (lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
-  signal_state = L;
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  regsh_loop_raised(regsh_loop_of(L), 1);  /* forget one caught earlier */
   status = lua_pcall(L, narg, nres, base);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
   lua_remove(L, base);
   return status;
+}
+
+int regsh_interrupted (lua_State *L) {
+  return regsh_loop_raised(regsh_loop_of(L), 0);
 }
 
 int regsh_report (lua_State *L, int status) {
@@ -231,6 +197,21 @@ static int luaopen_regsh_core_host (lua_State *L) {
   return 1;
 }
 
+int regsh_flush_stdout (void) {
+  int failed = fflush(stdout) != 0 || ferror(stdout);
+  int err = errno;
+  if (!failed && fclose(stdout) != 0) {
+    failed = 1;
+    err = errno;
+  }
+  if (!failed) return 0;
+  if (err) fprintf(stderr, "regsh: error writing standard output: %s\n",
+                   strerror(err));
+  else fputs("regsh: error writing standard output\n", stderr);
+  fflush(stderr);
+  return -1;
+}
+
 /*
 ** os.exit that closes the state unless told otherwise (Lua's own does not by
 ** default): closing runs __gc, which kills child processes and cancels what
@@ -242,13 +223,9 @@ static int os_exit (lua_State *L) {
     status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
   else
     status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
-  fflush(stdout);
+  if (lua_isnone(L, 2) || lua_toboolean(L, 2)) lua_close(L);
+  if (regsh_flush_stdout() != 0 && status == EXIT_SUCCESS) status = EXIT_FAILURE;
   fflush(stderr);
-  if (lua_isnone(L, 2) || lua_toboolean(L, 2)) {
-    signal_state = NULL;
-    signal_loop = NULL;
-    lua_close(L);
-  }
   exit(status);
   return 0;
 }
@@ -259,9 +236,14 @@ static int panic (lua_State *L) {
   return 0;
 }
 
-/* runs protected: everything here may raise (out of memory) */
+/* runs protected: everything here may raise (out of memory). Argument 1:
+** ignore LUA_PATH and LUA_CPATH (-E), which package reads when it opens */
 static int setup (lua_State *L) {
   const char *dir = getenv("REGSH_LUA_PATH");
+  if (lua_toboolean(L, 1)) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
   luaL_openlibs(L);
   lua_getglobal(L, "os");
   lua_pushcfunction(L, os_exit);
@@ -280,16 +262,17 @@ static int setup (lua_State *L) {
   preload_shared(L, "regsh.core.http", "http");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);
-  signal_loop = regsh_loop_of(L);
+  regsh_loop_of(L);  /* made now, so that it owns the signals from the start */
   return 0;
 }
 
-lua_State *regsh_host_new (void) {
+lua_State *regsh_host_new (int ignore_env) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return NULL;
   lua_atpanic(L, panic);
   lua_pushcfunction(L, setup);
-  if (regsh_report(L, lua_pcall(L, 0, 0, 0)) != LUA_OK) {
+  lua_pushboolean(L, ignore_env);
+  if (regsh_report(L, lua_pcall(L, 1, 0, 0)) != LUA_OK) {
     lua_close(L);
     return NULL;
   }
@@ -297,7 +280,5 @@ lua_State *regsh_host_new (void) {
 }
 
 void regsh_host_close (lua_State *L) {
-  signal_state = NULL;
-  signal_loop = NULL;
   lua_close(L);
 }

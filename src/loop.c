@@ -4,6 +4,7 @@
 ** ops that need nothing but libuv: timers (sleep) and signal watchers.
 ** See loop.h for the contract; lua/regsh/async.lua is the other half.
 */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,21 @@
 #define TIMER_TYPE  "regsh.timer"
 #define SIGNAL_TYPE "regsh.signal"
 
+/* the signals that interrupt the running code unless a script takes them
+** over with regsh.on_signal; index 0 is SIGINT, 1 SIGTERM */
+#define NINTERRUPTS 2
+static const int interrupt_signals[NINTERRUPTS] = {SIGINT, SIGTERM};
+
 struct regsh_loop {
   uv_loop_t uv;
   uv_async_t *wake;           /* malloc'd: woken by regsh_loop_interrupt */
   regsh_op *ready_head, *ready_tail;
   volatile sig_atomic_t interrupted;
+  lua_State *main;            /* the state's main thread: computing code runs there */
+  uv_signal_t *interrupt_watchers[NINTERRUPTS];  /* malloc'd, for the whole run */
+  volatile sig_atomic_t taken[NINTERRUPTS];  /* Lua watchers of each signal */
+  volatile sig_atomic_t pending;  /* interrupt signal not raised in Lua yet */
+  int raised;                 /* the signal of the last interrupt raised */
   int open;
 };
 
@@ -31,6 +42,143 @@ static const char LOOP_KEY = 'L';  /* registry key: the address */
 static void wake_cb (uv_async_t *h) {
   (void)h;  /* waking uv_run up is all it is for */
 }
+
+/*
+** {======================================================
+** The interrupt: SIGINT and SIGTERM raise "interrupted!" / "terminated!" in
+** the running code, so that <close> variables and __gc run as the error
+** unwinds (children are killed, files flushed).
+**
+** Every signal is a libuv watcher on this loop: SIGINT and SIGTERM get one
+** each when the loop is made, kept for the whole run (the REPL and the
+** end-of-script phase included), and regsh.on_signal adds its own watchers
+** beside them. A signal that a Lua watcher has taken is only delivered to
+** Lua; otherwise it is the interrupt.
+**
+** A watcher's callback runs only inside uv_run, and code that computes
+** (`while true do end`) never gets there. A count hook that polls the loop
+** would reach it, but any hook makes the VM trap on every instruction
+** (measured: pure Lua runs twice as slow), and another thread may not touch
+** a running lua_State. So, like lua.c, the interrupt keeps a small handler:
+** installed over libuv's own (which it calls first, so libuv's watchers
+** still see every delivery), it only marks the loop's pending interrupt and
+** sets a hook on the main thread; the hook, or the next run(), raises the
+** error. POSIX gives a handler no argument to find its loop by, so the loop
+** it serves is the one process-wide pointer (with libuv's handler it chains
+** to); everything else lives in the loop. A second signal of the same kind
+** before the first was raised ends the process at once, by that signal.
+** =======================================================
+*/
+
+static regsh_loop *volatile interrupt_owner = NULL;
+static struct sigaction libuv_handlers[NINTERRUPTS];
+
+static int interrupt_index (int sig) {
+  for (int i = 0; i < NINTERRUPTS; i++)
+    if (interrupt_signals[i] == sig) return i;
+  return -1;
+}
+
+/* [-0, +0, v] raise the pending interrupt in L (its hook on the main thread
+** goes: whoever raises first consumes it) */
+static int raise_interrupt (lua_State *L, regsh_loop *loop);
+
+static void interrupt_hook (lua_State *L, lua_Debug *ar) {
+  regsh_loop *loop;
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  loop = lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY) == LUA_TUSERDATA
+         ? (regsh_loop *)lua_touserdata(L, -1) : NULL;
+  lua_pop(L, 1);
+  if (loop && loop->pending) raise_interrupt(L, loop);
+}
+
+static int raise_interrupt (lua_State *L, regsh_loop *loop) {
+  int sig;
+  if (lua_gethook(loop->main) == interrupt_hook)
+    lua_sethook(loop->main, NULL, 0, 0);
+  sig = loop->pending;
+  loop->pending = 0;
+  loop->raised = sig;
+  lua_pushstring(L, sig == SIGTERM ? "terminated!" : "interrupted!");
+  return lua_error(L);
+}
+
+/* async-signal-safe: marks the interrupt, touches nothing else */
+static void interrupt_handler (int sig, siginfo_t *info, void *context) {
+  int saved_errno = errno;
+  int i = interrupt_index(sig);
+  regsh_loop *loop = interrupt_owner;
+  const struct sigaction *next = &libuv_handlers[i];
+  if (next->sa_flags & SA_SIGINFO) next->sa_sigaction(sig, info, context);
+  else if (next->sa_handler != SIG_DFL && next->sa_handler != SIG_IGN)
+    next->sa_handler(sig);
+  if (loop != NULL && !loop->taken[i]) {
+    if (loop->pending == sig) {  /* the second one: stop at once */
+      signal(sig, SIG_DFL);
+      raise(sig);
+    }
+    else if (loop->pending != SIGTERM) {
+      loop->pending = sig;
+      lua_sethook(loop->main, interrupt_hook,
+                  LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+    }
+  }
+  errno = saved_errno;
+}
+
+/* in uv_run: a waiting loop stops so that run() can raise the interrupt */
+static void interrupt_cb (uv_signal_t *h, int signum) {
+  regsh_loop *loop = (regsh_loop *)h->data;
+  int i = interrupt_index(signum);
+  /* a loop without the handler (a second state in the process) marks it here */
+  if (loop != interrupt_owner && !loop->taken[i] && loop->pending != SIGTERM)
+    loop->pending = signum;
+  if (loop->pending) uv_stop(&loop->uv);
+}
+
+static void interrupts_install (lua_State *L, regsh_loop *loop) {
+  int owner = interrupt_owner == NULL;
+  for (int i = 0; i < NINTERRUPTS; i++) {
+    uv_signal_t *h = (uv_signal_t *)malloc(sizeof(uv_signal_t));
+    if (h == NULL) luaL_error(L, "out of memory");
+    uv_signal_init(&loop->uv, h);
+    h->data = loop;
+    uv_signal_start(h, interrupt_cb, interrupt_signals[i]);
+    uv_unref((uv_handle_t *)h);  /* it must not keep the loop alive */
+    loop->interrupt_watchers[i] = h;
+  }
+  if (!owner) return;
+  interrupt_owner = loop;
+  for (int i = 0; i < NINTERRUPTS; i++) {
+    struct sigaction sa;
+    sigaction(interrupt_signals[i], NULL, &libuv_handlers[i]);
+    sa = libuv_handlers[i];
+    sa.sa_sigaction = interrupt_handler;
+    sa.sa_flags |= SA_SIGINFO;
+    sigaction(interrupt_signals[i], &sa, NULL);
+  }
+}
+
+/* at lua_close: libuv's handler back, then its watchers go with the loop
+** (closing the last watcher of a signal restores the default action) */
+static void interrupts_release (regsh_loop *loop) {
+  if (interrupt_owner != loop) return;
+  for (int i = 0; i < NINTERRUPTS; i++)
+    sigaction(interrupt_signals[i], &libuv_handlers[i], NULL);
+  interrupt_owner = NULL;
+  if (lua_gethook(loop->main) == interrupt_hook)
+    lua_sethook(loop->main, NULL, 0, 0);
+}
+
+int regsh_loop_raised (regsh_loop *loop, int forget) {
+  int sig = loop->raised;
+  if (forget) loop->raised = 0;
+  return sig;
+}
+
+/* }====================================================== */
+
 
 static void close_walk (uv_handle_t *h, void *arg) {
   (void)arg;
@@ -43,6 +191,7 @@ static int loop_gc (lua_State *L) {
   regsh_loop *loop = (regsh_loop *)luaL_checkudata(L, 1, LOOP_TYPE);
   if (loop->open) {
     loop->open = 0;
+    interrupts_release(loop);
     uv_walk(&loop->uv, close_walk, NULL);
     while (uv_run(&loop->uv, UV_RUN_NOWAIT) != 0) {}
     uv_loop_close(&loop->uv);
@@ -69,6 +218,10 @@ regsh_loop *regsh_loop_of (lua_State *L) {
     luaL_error(L, "cannot create event loop wake-up handle");
   uv_unref((uv_handle_t *)loop->wake);  /* it must not keep the loop alive */
   lua_rawsetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  loop->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  interrupts_install(L, loop);
   return loop;
 }
 
@@ -125,9 +278,10 @@ static int loop_run (lua_State *L) {
     lua_newtable(L);
   }
   else luaL_checktype(L, 2, LUA_TTABLE);
-  if (loop->ready_head == NULL && !loop->interrupted)
+  if (loop->ready_head == NULL && !loop->interrupted && !loop->pending)
     uv_run(&loop->uv, mode == 0 ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   loop->interrupted = 0;
+  if (loop->pending) return raise_interrupt(L, loop);  /* ready ops stay queued */
   while (loop->ready_head) {
     regsh_op *op = loop->ready_head;
     loop->ready_head = op->next_ready;
@@ -261,14 +415,15 @@ typedef struct {
   int count;                  /* deliveries not yet taken by Lua */
 } SignalOp;
 
-static const struct { const char *name; int num; } signals[] = {
-  {"SIGHUP", SIGHUP}, {"SIGINT", SIGINT}, {"SIGQUIT", SIGQUIT},
-  {"SIGTERM", SIGTERM}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
-  {"SIGWINCH", SIGWINCH}, {NULL, 0}
+/* the signals a script may watch */
+static const int watchable[] = {
+  SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, 0
 };
 
 static void signal_stop (SignalOp *s) {
   if (s->handle) {
+    int i = interrupt_index(s->signum);
+    if (i >= 0) s->op.loop->taken[i]--;  /* the interrupt again, once none is left */
     uv_signal_stop(s->handle);
     regsh_close_handle(s->handle);
     s->handle = NULL;
@@ -311,11 +466,11 @@ static int signal_close (lua_State *L) {
 static int loop_signal (lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   regsh_loop *loop = regsh_loop_of(L);
-  int signum = 0;
+  int signum = regsh_signal_number(name);
+  int known = 0, i;
   SignalOp *s;
-  for (int i = 0; signals[i].name; i++)
-    if (strcmp(signals[i].name, name) == 0) signum = signals[i].num;
-  if (signum == 0)
+  for (int k = 0; watchable[k] && !known; k++) known = watchable[k] == signum;
+  if (!known)
     return luaL_argerror(L, 1, lua_pushfstring(L,
       "unknown signal '%s' (expected SIGHUP, SIGINT, SIGQUIT, SIGTERM, "
       "SIGUSR1, SIGUSR2 or SIGWINCH)", name));
@@ -330,6 +485,7 @@ static int loop_signal (lua_State *L) {
   regsh_op_begin(L, -1, &s->op, signal_cancel);
   uv_signal_start(s->handle, signal_cb, signum);
   uv_unref((uv_handle_t *)s->handle);
+  if ((i = interrupt_index(signum)) >= 0) loop->taken[i]++;
   return 1;
 }
 

@@ -49,6 +49,10 @@ void regsh_op_finish(regsh_op *op);
 /* async-signal-safe: wake the loop and make the current run() return */
 void regsh_loop_interrupt(regsh_loop *loop);
 
+/* the signal (SIGINT, SIGTERM) of the interrupt last raised in Lua, or 0;
+** forget: clear it. main.c turns it into the exit status 128+signal */
+int regsh_loop_raised(regsh_loop *loop, int forget);
+
 int luaopen_regsh_core_loop(lua_State *L);
 
 #endif

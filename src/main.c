@@ -2,8 +2,10 @@
 ** main.c: the regsh command line. It reads like lua.c (script [args], -e,
 ** -l, -i, -v, -, --) so regsh can stand in for lua5.4, busted included; a
 ** first argument naming a subcommand goes to lua/regsh/cli/<name>.lua.
-** Exit status: 0 success, 1 runtime error, 2 usage error.
+** Exit status: 0 success, 1 runtime error, 2 usage error, 128+signal when
+** SIGINT or SIGTERM interrupted the run (130, 143), as a shell reports it.
 */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,12 @@
 #define EXIT_USAGE 2
 
 static const char *progname = "regsh";
+
+/* the exit status of a failed run: 130 or 143 when the interrupt ended it */
+static int failure_status (lua_State *L) {
+  int sig = regsh_interrupted(L);
+  return sig ? 128 + sig : EXIT_FAILURE;
+}
 
 static void print_usage (const char *badoption) {
   if (badoption) {
@@ -103,9 +111,9 @@ static int runscript (lua_State *L, const char *fname) {
 }
 
 /* After the main chunk: let tasks it spawned run to their end (only when the
-** scheduler was loaded at all, so `regsh -e ''` stays a bare Lua start-up). */
+** scheduler was loaded at all, so `regsh -e ''` stays a bare Lua start-up).
+** Returns the status with the error on the stack, unreported. */
 static int finish_tasks (lua_State *L) {
-  int status;
   if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) != LUA_TTABLE ||
       lua_getfield(L, -1, "regsh.async") != LUA_TTABLE) {
     lua_pop(L, 2);
@@ -114,8 +122,7 @@ static int finish_tasks (lua_State *L) {
   lua_getfield(L, -1, "finish");
   lua_remove(L, -2);
   lua_remove(L, -2);
-  status = regsh_docall(L, 0, 0);
-  return regsh_report(L, status);
+  return regsh_docall(L, 0, 0);
 }
 
 #define has_error  1  /* bad option */
@@ -230,11 +237,28 @@ static void print_version (lua_State *L) {
 }
 
 /*
+** A subcommand's error: an interrupt is one line (a user who pressed Ctrl-C
+** wants no traceback), anything else the message and its traceback.
+*/
+static int command_failed (lua_State *L, const char *command, int status) {
+  int sig = regsh_interrupted(L);
+  if (sig == 0) {
+    regsh_report(L, status);
+    return EXIT_FAILURE;
+  }
+  lua_pop(L, 1);
+  fprintf(stderr, "%s %s: %s\n", progname, command,
+          sig == SIGTERM ? "terminated" : "interrupted");
+  fflush(stderr);
+  return 128 + sig;
+}
+
+/*
 ** regsh COMMAND args: lua/regsh/cli/init.lua decides whether the first word
 ** is a command; returns -1 when it is not, else the command's exit status.
 */
 static int dispatch (lua_State *L, int argc, char **argv) {
-  int status;
+  int status, failed;
   if (argc < 2 || argv[1][0] == '-' || strchr(argv[1], '/') ||
       strchr(argv[1], '.'))
     return -1;
@@ -257,10 +281,13 @@ static int dispatch (lua_State *L, int argc, char **argv) {
     lua_rawseti(L, -2, i);
   }
   status = regsh_docall(L, 1, 1);
-  if (regsh_report(L, status) != LUA_OK) return EXIT_FAILURE;
+  if (status != LUA_OK) return command_failed(L, argv[1], status);
   status = (int)luaL_optinteger(L, -1, 0);
   lua_settop(L, 0);
-  if (finish_tasks(L) != LUA_OK && status == 0) status = EXIT_FAILURE;
+  if ((failed = finish_tasks(L)) != LUA_OK) {
+    failed = command_failed(L, argv[1], failed);
+    if (status == 0 || failed > EXIT_FAILURE) status = failed;
+  }
   return status;
 }
 
@@ -298,26 +325,30 @@ static int pmain (lua_State *L) {
   if (!(args & has_E) && handle_luainit(L) != LUA_OK) goto failed;
   if (!runargs(L, argv, script)) goto failed;
   if (script < argc && runscript(L, argv[script]) != LUA_OK) goto failed;
-  if (finish_tasks(L) != LUA_OK) goto failed;
+  if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   if (args & has_i) {
-    regsh_repl(L);
-    if (finish_tasks(L) != LUA_OK) goto failed;
+    if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
+    if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   }
   else if (script == argc && !(args & (has_e | has_v))) {
-    if (isatty(0)) regsh_repl(L);
+    if (isatty(0)) {
+      if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
+    }
     else if (runscript(L, "-") != LUA_OK) goto failed;
-    if (finish_tasks(L) != LUA_OK) goto failed;
+    if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   }
   lua_pushinteger(L, EXIT_SUCCESS);
   return 1;
 failed:
-  lua_pushinteger(L, EXIT_FAILURE);
+  lua_pushinteger(L, failure_status(L));
   return 1;
 }
 
 int main (int argc, char **argv) {
+  int script = argc;
   int status;
-  lua_State *L = regsh_host_new();
+  /* -E must be known before the libraries open: package reads LUA_PATH then */
+  lua_State *L = regsh_host_new(collectargs(argv, &script) & has_E);
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", argv[0]);
     return EXIT_FAILURE;
@@ -328,7 +359,7 @@ int main (int argc, char **argv) {
   status = regsh_docall(L, 2, 1);
   if (regsh_report(L, status) == LUA_OK) status = (int)lua_tointeger(L, -1);
   else status = EXIT_FAILURE;
-  fflush(stdout);
   regsh_host_close(L);
+  if (regsh_flush_stdout() != 0 && status == EXIT_SUCCESS) status = EXIT_FAILURE;
   return status;
 }

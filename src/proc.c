@@ -77,30 +77,17 @@ typedef struct {
 ** =======================================================
 */
 
-static const struct { const char *name; int num; } signal_names[] = {
-  {"SIGABRT", SIGABRT}, {"SIGALRM", SIGALRM}, {"SIGBUS", SIGBUS},
-  {"SIGCHLD", SIGCHLD}, {"SIGCONT", SIGCONT}, {"SIGFPE", SIGFPE},
-  {"SIGHUP", SIGHUP}, {"SIGILL", SIGILL}, {"SIGINT", SIGINT},
-  {"SIGKILL", SIGKILL}, {"SIGPIPE", SIGPIPE}, {"SIGQUIT", SIGQUIT},
-  {"SIGSEGV", SIGSEGV}, {"SIGSTOP", SIGSTOP}, {"SIGTERM", SIGTERM},
-  {"SIGTSTP", SIGTSTP}, {"SIGTTIN", SIGTTIN}, {"SIGTTOU", SIGTTOU},
-  {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH},
-  {NULL, 0}
-};
-
 /* [-0, +1, m] the name of signal sig ("SIG34" for one without a name) */
 static void pushsignal (lua_State *L, int sig) {
-  for (int i = 0; signal_names[i].name; i++)
-    if (signal_names[i].num == sig) {
-      lua_pushstring(L, signal_names[i].name);
-      return;
-    }
-  lua_pushfstring(L, "SIG%d", sig);
+  const char *name = regsh_signal_name(sig);
+  if (name) lua_pushstring(L, name);
+  else lua_pushfstring(L, "SIG%d", sig);
 }
 
 /* a signal given by name ("SIGTERM") or number; def when absent */
 static int checksignal (lua_State *L, int arg, int def) {
   const char *name;
+  int sig;
   if (lua_isnoneornil(L, arg)) return def;
   if (lua_type(L, arg) == LUA_TNUMBER) {
     lua_Integer n = luaL_checkinteger(L, arg);
@@ -108,8 +95,7 @@ static int checksignal (lua_State *L, int arg, int def) {
     return (int)n;
   }
   name = luaL_checkstring(L, arg);
-  for (int i = 0; signal_names[i].name; i++)
-    if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].num;
+  if ((sig = regsh_signal_number(name)) != 0) return sig;
   return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", name));
 }
 

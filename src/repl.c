@@ -3,7 +3,11 @@
 ** build time): an input line is first tried as `return <line>` so that
 ** expressions print their value; an incomplete chunk (a syntax error at
 ** <eof>) asks for more lines. Results print through regsh.repl's printer.
+** On a terminal a line is read through the loop (regsh.repl.read and the
+** reader op here), so spawned tasks, timers and signal handlers go on while
+** the prompt waits.
 */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,19 +17,183 @@
 #include <lualib.h>
 
 #include "host.h"
+#include "loop.h"
 
 #define MAXINPUT 512
+#define READER_TYPE "regsh.repl.reader"
+#define READ_FAILED (-2)
 
 #ifdef REGSH_USE_LIBEDIT
 #include <editline/readline.h>
-static int readline_line (char *buf, size_t size, const char *prompt) {
-  char *line = readline(prompt);
-  if (line == NULL) return 0;
-  snprintf(buf, size, "%s", line);
-  if (*line) add_history(line);
-  free(line);
+
+/*
+** {======================================================
+** The reader: an op that is notified when the terminal has input, and
+** feeds it to libedit's callback interface one character at a time.
+** libedit's line callback takes no context argument and there is one
+** terminal, so the finished line waits in this one static.
+** =======================================================
+*/
+
+typedef struct {
+  regsh_op op;
+  uv_poll_t *poll;            /* malloc'd; NULL once closed */
+  int editing;                /* a prompt is installed in libedit */
+} Reader;
+
+static struct {
+  int done;                   /* the line callback ran */
+  char *line;                 /* what it got: NULL at end of input */
+} finished;
+
+static void on_line (char *line) {
+  finished.done = 1;
+  finished.line = line;
+}
+
+static void reader_poll_cb (uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  regsh_op_notify(&((Reader *)h->data)->op);  /* an error shows as input too */
+}
+
+static void reader_stop (Reader *r) {
+  if (r->poll) uv_poll_stop(r->poll);
+  if (r->editing) {
+    rl_callback_handler_remove();
+    rl_deprep_terminal();  /* the terminal back in its normal mode */
+    r->editing = 0;
+  }
+}
+
+static void free_handle (uv_handle_t *h) {
+  free(h);
+}
+
+static void reader_cancel (regsh_op *op) {
+  reader_stop((Reader *)op);
+  regsh_op_finish(op);
+}
+
+static int reader_gc (lua_State *L) {
+  Reader *r = (Reader *)luaL_checkudata(L, 1, READER_TYPE);
+  reader_stop(r);
+  if (r->poll) {
+    uv_close((uv_handle_t *)r->poll, free_handle);
+    r->poll = NULL;
+  }
+  return 0;
+}
+
+/* reader:start(prompt): show the prompt and watch the terminal */
+static int reader_start (lua_State *L) {
+  Reader *r = (Reader *)luaL_checkudata(L, 1, READER_TYPE);
+  const char *prompt = luaL_checkstring(L, 2);
+  reader_stop(r);
+  finished.done = 0;
+  rl_callback_handler_install(prompt, on_line);
+  rl_prep_terminal(1);  /* raw now: keys arrive one by one, not at Enter */
+  r->editing = 1;
+  uv_poll_start(r->poll, UV_READABLE, reader_poll_cb);
+  return 0;
+}
+
+/* reader:feed() -> the line once it is complete, false at end of input,
+** nil while it is not complete yet */
+static int reader_feed (lua_State *L) {
+  Reader *r = (Reader *)luaL_checkudata(L, 1, READER_TYPE);
+  if (!r->editing) return luaL_error(L, "the reader has no prompt");
+  rl_callback_read_char();
+  if (!finished.done) return 0;
+  finished.done = 0;
+  reader_stop(r);
+  if (finished.line == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (*finished.line) add_history(finished.line);
+  lua_pushstring(L, finished.line);
+  free(finished.line);
+  finished.line = NULL;
   return 1;
 }
+
+/* reader:abandon(): drop the line being edited (Ctrl-C at the prompt) */
+static int reader_abandon (lua_State *L) {
+  Reader *r = (Reader *)luaL_checkudata(L, 1, READER_TYPE);
+  if (r->editing) {
+    rl_replace_line("", 0);
+    reader_stop(r);
+    fputs("\n", stdout);
+    fflush(stdout);
+  }
+  return 0;
+}
+
+static const char READER_KEY = 'R';
+
+/* reader() -> the terminal's reader (one per state, made on first use) */
+static int repl_reader (lua_State *L) {
+  Reader *r;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &READER_KEY) == LUA_TUSERDATA)
+    return 1;
+  lua_pop(L, 1);
+  r = (Reader *)lua_newuserdatauv(L, sizeof(*r), 0);
+  memset(r, 0, sizeof(*r));
+  if (luaL_newmetatable(L, READER_TYPE)) {
+    static const luaL_Reg methods[] = {
+      {"abandon", reader_abandon}, {"feed", reader_feed},
+      {"start", reader_start}, {NULL, NULL}
+    };
+    lua_pushcfunction(L, reader_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "__regsh_op");
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, -2);
+  r->poll = (uv_poll_t *)malloc(sizeof(uv_poll_t));
+  if (r->poll == NULL) return luaL_error(L, "out of memory");
+  if (uv_poll_init(regsh_loop_uv(regsh_loop_of(L)), r->poll, 0) != 0) {
+    free(r->poll);
+    r->poll = NULL;
+    return luaL_error(L, "cannot watch standard input");
+  }
+  r->poll->data = r;
+  rl_catch_signals = 0;  /* the loop owns the signals, libedit must not */
+  regsh_op_begin(L, -1, &r->op, reader_cancel);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &READER_KEY);
+  return 1;
+}
+
+/* [-0, +1, -] a line read through the loop by regsh.repl.read: 1 with the
+** line, 0 at end of input, -1 with the error on the stack */
+static int loop_line (lua_State *L, const char *prompt) {
+  int status;
+again:
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "regsh.repl");
+  status = regsh_docall(L, 1, 1);
+  if (status == LUA_OK) {
+    lua_getfield(L, -1, "read");
+    lua_remove(L, -2);
+    lua_pushstring(L, prompt);
+    status = regsh_docall(L, 1, 1);
+  }
+  if (status != LUA_OK) {
+    /* Ctrl-C that came between two characters: a fresh prompt, as in read */
+    if (regsh_interrupted(L) != SIGINT) return -1;
+    lua_pop(L, 1);
+    goto again;
+  }
+  if (lua_type(L, -1) == LUA_TSTRING) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* }====================================================== */
 #endif
 
 static int plain_line (char *buf, size_t size, const char *prompt) {
@@ -36,25 +204,34 @@ static int plain_line (char *buf, size_t size, const char *prompt) {
   return 1;
 }
 
-/* [-0, +1, -] the line read, or nothing and 0 at end of input */
+/* [-0, +1, -] the line read: 1; at end of input nothing and 0; on an error
+** while reading (SIGTERM at the prompt) the error and -1 */
 static int pushline (lua_State *L, int first) {
   char buf[MAXINPUT * 8];
   const char *prompt = first ? "> " : ">> ";
+  const char *line = buf;
   int ok;
   if (lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2") == LUA_TSTRING)
     prompt = lua_tostring(L, -1);
 #ifdef REGSH_USE_LIBEDIT
-  ok = isatty(0) ? readline_line(buf, sizeof(buf), prompt)
-                 : plain_line(buf, sizeof(buf), prompt);
-#else
-  ok = plain_line(buf, sizeof(buf), prompt);
-#endif
-  lua_pop(L, 1);
-  if (!ok) return 0;
-  if (first && buf[0] == '=')  /* Lua 5.2 habit: '=x' prints x */
-    lua_pushfstring(L, "return %s", buf + 1);
+  if (isatty(0)) {
+    ok = loop_line(L, prompt);
+    lua_remove(L, -1 - (ok != 0));  /* the prompt */
+    if (ok != 1) return ok;
+    line = lua_tostring(L, -1);
+  }
   else
+#endif
+  {
+    ok = plain_line(buf, sizeof(buf), prompt);
+    lua_pop(L, 1);
+    if (!ok) return 0;
     lua_pushstring(L, buf);
+  }
+  if (first && line[0] == '=') {  /* Lua 5.2 habit: '=x' prints x */
+    lua_pushfstring(L, "return %s", line + 1);
+    lua_remove(L, -2);
+  }
   return 1;
 }
 
@@ -88,18 +265,21 @@ static int multiline (lua_State *L) {
     size_t len;
     const char *line = lua_tolstring(L, 1, &len);
     int status = luaL_loadbuffer(L, line, len, "=stdin");
-    if (!incomplete(L, status) || !pushline(L, 0)) return status;
+    int more;
+    if (!incomplete(L, status)) return status;
+    if ((more = pushline(L, 0)) != 1) return more == 0 ? status : READ_FAILED;
     lua_pushliteral(L, "\n");
     lua_insert(L, -2);
     lua_concat(L, 3);
   }
 }
 
-/* -1 at end of input, else the load status with the chunk or error on top */
+/* -1 at end of input, READ_FAILED with the error on top when reading failed,
+** else the load status with the chunk or error on top */
 static int loadline (lua_State *L) {
   int status;
   lua_settop(L, 0);
-  if (!pushline(L, 1)) return -1;
+  if ((status = pushline(L, 1)) != 1) return status == 0 ? -1 : READ_FAILED;
   if ((status = addreturn(L)) != LUA_OK) status = multiline(L);
   lua_remove(L, 1);
   return status;
@@ -125,28 +305,44 @@ static void print_results (lua_State *L) {
     regsh_report(L, LUA_ERRRUN);
 }
 
-void regsh_repl (lua_State *L) {
+int regsh_repl (lua_State *L) {
   int status;
-  while ((status = loadline(L)) != -1) {
+  while ((status = loadline(L)) != -1 && status != READ_FAILED) {
     if (status == LUA_OK) status = regsh_docall(L, 0, LUA_MULTRET);
     if (status == LUA_OK) print_results(L);
+    else if (regsh_interrupted(L) == SIGTERM) {
+      status = READ_FAILED;  /* SIGTERM ends the session, Ctrl-C only the line */
+      break;
+    }
     else regsh_report(L, status);
+  }
+  if (status == READ_FAILED) {  /* SIGTERM: the error goes up */
+    lua_insert(L, 1);
+    lua_settop(L, 1);
+    return LUA_ERRRUN;
   }
   lua_settop(L, 0);
   if (isatty(0)) fputs("\n", stdout);
   fflush(stdout);
+  return LUA_OK;
 }
 
 int luaopen_regsh_core_repl(lua_State *L);
 
 /* regsh.core.repl.run(): the same loop, for `regsh repl` */
 static int repl_run (lua_State *L) {
-  regsh_repl(L);
+  if (regsh_repl(L) != LUA_OK) return lua_error(L);
   return 0;
 }
 
 int luaopen_regsh_core_repl (lua_State *L) {
-  static const luaL_Reg funcs[] = {{"run", repl_run}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+#ifdef REGSH_USE_LIBEDIT
+    {"reader", repl_reader},
+#endif
+    {"run", repl_run},
+    {NULL, NULL}
+  };
   luaL_newlib(L, funcs);
   return 1;
 }

@@ -1,8 +1,9 @@
 /*
 ** util.c: what every C module shares (see util.h): fail tuples, option
-** readers, classes, libuv handle closing, byte buffers. luv's util.c and
-** constants.c play this part there.
+** readers, classes, libuv handle closing, byte buffers, signal names. luv's
+** util.c and constants.c play this part there.
 */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,7 @@ void regsh_check_header_text (lua_State *L, const char *header, const char *s,
 
 
 /*
-** {======================================================
+** {===============================================
 ** Classes and libuv handles
 ** =======================================================
 */
@@ -219,3 +220,28 @@ void regsh_buffer_free (regsh_buffer *b) {
 }
 
 /* }====================================================== */
+
+/* the one table of signal names: proc.c's kill() and results, loop.c's
+** watchers */
+static const struct { const char *name; int num; } signal_names[] = {
+  {"SIGABRT", SIGABRT}, {"SIGALRM", SIGALRM}, {"SIGBUS", SIGBUS},
+  {"SIGCHLD", SIGCHLD}, {"SIGCONT", SIGCONT}, {"SIGFPE", SIGFPE},
+  {"SIGHUP", SIGHUP}, {"SIGILL", SIGILL}, {"SIGINT", SIGINT},
+  {"SIGKILL", SIGKILL}, {"SIGPIPE", SIGPIPE}, {"SIGQUIT", SIGQUIT},
+  {"SIGSEGV", SIGSEGV}, {"SIGSTOP", SIGSTOP}, {"SIGTERM", SIGTERM},
+  {"SIGTSTP", SIGTSTP}, {"SIGTTIN", SIGTTIN}, {"SIGTTOU", SIGTTOU},
+  {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH},
+  {NULL, 0}
+};
+
+int regsh_signal_number (const char *name) {
+  for (int i = 0; signal_names[i].name; i++)
+    if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].num;
+  return 0;
+}
+
+const char *regsh_signal_name (int sig) {
+  for (int i = 0; signal_names[i].name; i++)
+    if (signal_names[i].num == sig) return signal_names[i].name;
+  return NULL;
+}

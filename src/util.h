@@ -1,8 +1,8 @@
 /*
 ** util.h: helpers shared by the C modules: fail tuples (errno ones too),
-** option-table readers, class (metatable) creation, closing libuv handles
-** and a growable byte buffer. A new module should need nothing beyond the
-** Lua API, this file and loop.h.
+** option-table readers, class (metatable) creation, closing libuv handles,
+** a growable byte buffer and signal names. A new module should need nothing
+** beyond the Lua API, this file and loop.h.
 */
 #ifndef REGSH_UTIL_H
 #define REGSH_UTIL_H
@@ -72,5 +72,9 @@ int regsh_buffer_append(regsh_buffer *b, const void *data, size_t n);
 /* capacity exactly cap (at least len): one allocation for a known size */
 int regsh_buffer_resize(regsh_buffer *b, size_t cap);
 void regsh_buffer_free(regsh_buffer *b);
+
+/* "SIGTERM" -> SIGTERM, 0 for a name regsh does not know; and back (NULL) */
+int regsh_signal_number(const char *name);
+const char *regsh_signal_name(int sig);
 
 #endif

@@ -1,4 +1,5 @@
--- regsh.repl: how the REPL prints results. Tables print as readable Lua.
+-- regsh.repl: the Lua half of the REPL (src/repl.c): reading a line through
+-- the loop, and how results print (tables as readable Lua).
 local M = {}
 
 local function is_identifier(s)
@@ -54,6 +55,34 @@ function M.print(...)
   local parts = {}
   for i = 1, n do parts[i] = M.format((select(i, ...))) end
   io.stdout:write(table.concat(parts, "\t"), "\n")
+end
+
+--- Read a line from the terminal with line editing, running the loop while
+--- the prompt waits: spawned tasks, timers and signal handlers go on. Returns
+--- the line, or false at end of input. Ctrl-C at the prompt drops the line
+--- being typed and shows a fresh prompt; other errors (SIGTERM) go up.
+function M.read(prompt)
+  local async = require "regsh.async"
+  local reader = require("regsh.core.repl").reader()
+  local started = false
+  local function next_char()
+    if not started then
+      started = true
+      reader:start(prompt)
+    end
+    async.await(reader)
+    return reader:feed()
+  end
+  while true do
+    local ok, line = pcall(next_char)
+    if ok then
+      if line ~= nil then return line end
+    else
+      reader:abandon()
+      started = false
+      if line ~= "interrupted!" then error(line, 0) end
+    end
+  end
 end
 
 return M

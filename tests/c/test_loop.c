@@ -52,7 +52,7 @@ static int run_nowait (lua_State *L) {
 }
 
 int main (void) {
-  lua_State *L = regsh_host_new();
+  lua_State *L = regsh_host_new(0);
   TestOp *a, *b;
   int ref;
   CHECK(L != NULL);

@@ -103,6 +103,26 @@ describe("regsh command line #disk", function()
   end)
 end)
 
+describe("regsh -E and output errors", function()
+  it("-E ignores LUA_PATH and LUA_CPATH", function()
+    local env = {LUA_PATH = "/nonexistent/?.lua", LUA_CPATH = "/nonexistent/?.so"}
+    local out = cmd.regsh({"-e", "print(package.path) print(package.cpath)"}, nil, env)
+    assert.matches("^/nonexistent/%?%.lua\n/nonexistent/%?%.so\n$", out)
+    out = cmd.regsh({"-E", "-e", "print(package.path) print(package.cpath)"}, nil, env)
+    assert.not_matches("nonexistent", out)
+    assert.matches("/usr/share/lua/5.4/", out)
+  end)
+
+  for _, args in ipairs({{"-e", "print(('x'):rep(100000))"}, {"-e", "io.write('x') os.exit(0)"}, {"help"}}) do
+    it("exits 1 with one line when standard output cannot be written: " .. table.concat(args, " "), function()
+      local _, status, err = cmd.sh(cmd.quote(cmd.bin) .. " " .. cmd.quote(args[1])
+        .. (args[2] and " " .. cmd.quote(args[2]) or "") .. " > /dev/full")
+      assert.equal(1, status)
+      assert.equal("regsh: error writing standard output: No space left on device\n", err)
+    end)
+  end
+end)
+
 describe("the REPL", function()
   it("prints expression values and keeps locals across lines of one chunk", function()
     local input = "1 + 1\n{a = 1, 'x'}\nfunction f(n)\n  return n * 2\nend\nf(21)\n"
@@ -123,5 +143,40 @@ describe("the REPL", function()
     local out, _, err = cmd.regsh({"repl"}, "error('oops')\nprint('still here')\n")
     assert.matches("oops", err)
     assert.matches("still here", out)
+  end)
+
+  -- on a terminal (a pty driven by tests/support/pty_session.py): input comes
+  -- through the loop, so tasks run while the prompt waits
+  local function session(steps, args)
+    local words = {"python3", "tests/support/pty_session.py"}
+    for _, step in ipairs(steps) do words[#words + 1] = cmd.quote(step) end
+    words[#words + 1] = "--"
+    words[#words + 1] = cmd.quote(cmd.bin)
+    for _, a in ipairs(args or {}) do words[#words + 1] = cmd.quote(a) end
+    return cmd.sh(table.concat(words, " "))
+  end
+
+  it("runs a task spawned at the prompt while the prompt waits", function()
+    local out, status = session({"expect:> ",
+      'send:regsh.spawn(function() regsh.sleep(0.1) print("ti" .. "ck") end)\n',
+      "expect:tick", "send:\\x04"})
+    assert.matches("> tick\r?\n", out)  -- printed at the waiting prompt
+    assert.equal(0, status)
+  end)
+
+  it("drops the typed line on Ctrl-C at the prompt and interrupts running code", function()
+    local out, status = session({"expect:> ", "send:abc\\x03", "expect:> ",
+      -- "running" (not its echo) shows the chunk runs: Ctrl-C is not at the prompt
+      'send:print("run" .. "ning") while true do end\n', "expect:running",
+      "send:\\x03", "expect:interrupted!",
+      "expect:> ", "send:1 + 1\n", "expect:2", "send:\\x04"})
+    assert.matches("interrupted!", out)
+    assert.matches("\n2\r?\n", out)  -- the session went on
+    assert.equal(0, status)
+  end)
+
+  it("ends with status 143 on SIGTERM at the prompt", function()
+    local _, status = session({"expect:> ", "signal:TERM"})
+    assert.equal(143, status)
   end)
 end)
