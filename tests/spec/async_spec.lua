@@ -67,7 +67,9 @@ describe("regsh.async #disk", function()
       function() error("second failed") end,
       function() return 3 end,
     }
-    assert.has_error(function() async.gather(fns) end)
+    local ok, err = pcall(async.gather, fns)
+    assert.is_false(ok)
+    assert.matches("async_spec%.lua:%d+: second failed", err)
     local results, errors = async.gather(fns, {errors = "collect"})
     assert.equal(1, results[1])
     assert.equal(3, results[3])
@@ -176,7 +178,7 @@ describe("regsh.async #disk", function()
 
   it("frees a semaphore slot when the holder raises or a waiter is cancelled", function()
     local sem = async.semaphore(1)
-    assert.has_error(function() sem:run(function() error("inside") end) end)
+    assert.has_error(function() sem:run(function() error("inside") end) end, "inside")
     assert.equal(1, sem.free)
     local holder = async.spawn(function() sem:run(async.sleep, 0.05) end)
     local waiter = async.spawn(function() sem:run(function() end) end)
@@ -202,13 +204,21 @@ describe("regsh.async #disk", function()
   end)
 
   it("raises on misuse", function()
-    assert.has_error(function() async.spawn(42) end)
-    assert.has_error(function() async.sleep(-1) end)
-    assert.has_error(function() async.sleep("soon") end)
-    assert.has_error(function() loop.signal("SIGNOPE") end)
-    assert.has_error(function() loop.timer(-5) end)
-    assert.has_error(function() loop.cancel({}) end)
-    assert.has_error(function() async.semaphore(0) end)
+    -- luaL_argerror names the function as called: match the stable part
+    local function raises(name, detail, f, ...)
+      local ok, err = pcall(f, ...)
+      assert.is_false(ok)
+      assert.matches("bad argument #1 to '[%w.]*" .. name .. "' ", err)
+      assert.matches("(" .. detail .. ")", err, 1, true)
+    end
+    raises("spawn", "function expected, got number", async.spawn, 42)
+    raises("sleep", "non-negative number expected", async.sleep, -1)
+    raises("sleep", "non-negative number expected", async.sleep, "soon")
+    raises("signal", "unknown signal 'SIGNOPE' (expected SIGHUP, SIGINT, SIGQUIT, SIGTERM,"
+      .. " SIGUSR1, SIGUSR2 or SIGWINCH)", loop.signal, "SIGNOPE")
+    raises("timer", "delay out of range", loop.timer, -5)
+    raises("cancel", "userdata expected, got table", loop.cancel, {})
+    raises("semaphore", "integer >= 1 expected, got 0", async.semaphore, 0)
   end)
 end)
 

@@ -198,10 +198,16 @@ describe("registry client against docker-registry 2.8", function()
     assert.equal("EREF", code)
     _, _, code = reg:delete("ok/name", "v1")
     assert.equal("EREF", code)
-    assert.has_error(function() reg:manifest(nil, "v1") end)
-    assert.has_error(function() registry.open(server.host, {colour = "blue"}) end)
-    assert.has_error(function() registry.open(server.host, {timeout = "10"}) end)
-    assert.has_error(function() registry.open(server.host, {password = "x"}) end)
+    local ok, misuse = pcall(reg.manifest, reg, nil, "v1")
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to '[%w.:]*manifest' %(repository name expected, got nil%)",
+      misuse)
+    assert.has_error(function() registry.open(server.host, {colour = "blue"}) end,
+      "open: unknown option 'colour'")
+    assert.has_error(function() registry.open(server.host, {timeout = "10"}) end,
+      "open: option 'timeout' must be a number, got string")
+    assert.has_error(function() registry.open(server.host, {password = "x"}) end,
+      "open: option 'password' needs 'username' too")
     local none, open_err, open_code = registry.open("not a host")
     assert.is_nil(none)
     assert.equal("EREF", open_code, open_err)
