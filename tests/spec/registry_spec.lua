@@ -106,30 +106,6 @@ describe("registry client against docker-registry 2.8", function()
     assert.equal("regsh.registry (" .. server.host .. ")", tostring(reg))
   end)
 
-  it("keeps at most `concurrency` requests in flight however many tasks ask", function()
-    local d = push_image(reg, "limit/app", "v1")
-    local limited = assert(registry.open(server.host, {concurrency = 2, log = quiet}))
-    local real = require "regsh.http"
-    local in_flight, peak = 0, 0
-    limited.transport.http = {
-      header_values = real.header_values,
-      request = function(req)
-        in_flight = in_flight + 1
-        peak = math.max(peak, in_flight)
-        local res, err, code = real.request(req)
-        in_flight = in_flight - 1
-        return res, err, code
-      end,
-    }
-    local jobs = {}
-    for i = 1, 12 do
-      jobs[i] = function() return assert(limited:head("limit/app", "v1")).digest end
-    end
-    local digests = require("regsh.async").gather(jobs)
-    for i = 1, 12 do assert.equal(d, digests[i]) end
-    assert.equal(2, peak)
-  end)
-
   it("puts a Docker schema2 manifest and reads its config", function()
     local d = push_image(reg, "docker/app", "v1", {docker = true, created = "2023-05-06T07:08:09Z"})
     local m = assert(reg:manifest("docker/app", "v1"))
