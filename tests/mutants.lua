@@ -319,4 +319,47 @@ return {
     filter = "names the code once",
     tags = {fast = true},
   },
+  {
+    name = "creds-auth-file-ignored",
+    why = "$REGISTRY_AUTH_FILE (or XDG_RUNTIME_DIR's containers/auth.json) is read before"
+      .. " docker's config.json",
+    file = "lua/regsh/registry/credentials.lua",
+    from = "  if auth_file then",
+    to = "  if false then",
+    specs = {"tests/spec/registry_cli_spec.lua"},
+    filter = "credential lookup",
+    tags = {fast = true},
+  },
+  {
+    name = "creds-xdg-ignored",
+    why = "without $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json is the auth file",
+    file = "lua/regsh/registry/credentials.lua",
+    from = 'if runtime and runtime ~= "" then return runtime .. "/containers/auth.json" end',
+    to = "",
+    specs = {"tests/spec/registry_cli_spec.lua"},
+    filter = "credential lookup",
+    tags = {fast = true},
+  },
+  {
+    name = "creds-store-ignored",
+    why = "docker's credsStore helper is asked (before the auths entry) for a host that has"
+      .. " no credHelpers entry",
+    file = "lua/regsh/registry/credentials.lua",
+    from = "local entry, key = lookup(config.auths, host)\n  local helper = lookup(config.credHelpers, host) or config.credsStore",
+    to = "local entry, key = lookup(config.auths, host)\n  local helper = lookup(config.credHelpers, host)",
+    specs = {"tests/spec/registry_cli_spec.lua"},
+    filter = "credential lookup",
+    tags = {fast = true},
+  },
+  {
+    name = "creds-identitytoken-ignored",
+    why = "an auths entry's identitytoken is a refresh token (exchanged at the token service),"
+      .. " not ignored for its auth field",
+    file = "lua/regsh/registry/credentials.lua",
+    from = 'if type(identity) == "string" and identity ~= "" then',
+    to = "if false then",
+    specs = {"tests/spec/registry_cli_spec.lua"},
+    filter = "credential lookup",
+    tags = {fast = true},
+  },
 }

@@ -199,3 +199,132 @@ describe("registry CLI commands", function()
     assert.equal(0, status, err)
   end)
 end)
+
+describe("credential lookup with real files and a real helper", function()
+  -- regsh runs as a child with a HOME, XDG_RUNTIME_DIR, DOCKER_CONFIG,
+  -- REGISTRY_AUTH_FILE and PATH of its own. The registry knows one user, so a
+  -- source holding a wrong user is seen in the EAUTH message, which names the
+  -- user and where it came from; one holding carol's password gets through.
+  local servers = require "support.servers"
+  local base64 = require "regsh.registry.base64"
+  local cmd = require "support.cmd"
+  local PASSWORD = "lookup-pass-88"
+  local server, acr, root
+
+  local function write(path, text)
+    assert(os.execute("mkdir -p " .. cmd.quote(path:match("^(.*)/"))))
+    local f = assert(io.open(path, "w"))
+    f:write(text)
+    f:close()
+  end
+
+  local function auths(host, user, password, extra)
+    local doc = extra or {}
+    doc.auths = {[host] = {auth = base64.encode(user .. ":" .. password)}}
+    return json.encode(doc)
+  end
+
+  -- regsh ARGS with only the given credential sources in its environment
+  local function run(args, env)
+    local words = {"env", "-u", "REGSH_USERNAME", "-u", "REGSH_PASSWORD", "-u", "DOCKER_CONFIG",
+                   "-u", "REGISTRY_AUTH_FILE", "-u", "XDG_RUNTIME_DIR", "HOME=" .. root .. "/home",
+                   "PATH=" .. root .. "/bin:" .. os.getenv("PATH")}
+    for k, v in pairs(env or {}) do words[#words + 1] = k .. "=" .. v end
+    words[#words + 1] = cmd.bin
+    for _, a in ipairs(args) do words[#words + 1] = a end
+    for i, w in ipairs(words) do words[i] = cmd.quote(w) end
+    local out, status, err = cmd.sh(table.concat(words, " "))
+    return out, status, err
+  end
+
+  -- the EAUTH of a wrong user names that user and its source
+  local function rejected(user, source, env)
+    local _, status, err = run({"catalog", server.host}, env)
+    assert.equal(1, status, err)
+    assert.matches("EAUTH", err, 1, true)
+    assert.matches("user '" .. user .. "' (from " .. source .. ")", err, 1, true)
+  end
+
+  lazy_setup(function()
+    server = support.start{htpasswd = {carol = PASSWORD}}
+    acr = servers.acr_fixture()
+    acr:seed{repo = "app", count = 3}
+    root = os.tmpname()
+    os.remove(root)
+  end)
+
+  lazy_teardown(function()
+    servers.stop_all(acr, server)
+    if root then os.execute("rm -rf " .. cmd.quote(root)) end
+  end)
+
+  before_each(function()
+    os.execute("rm -rf " .. cmd.quote(root) .. " && mkdir -p " .. cmd.quote(root .. "/home"))
+  end)
+
+  it("takes $REGISTRY_AUTH_FILE over XDG_RUNTIME_DIR's auth.json over docker's config", function()
+    local file, xdg = root .. "/auth-file.json", root .. "/run"
+    local xdg_file, docker = xdg .. "/containers/auth.json", root .. "/home/.docker/config.json"
+    write(file, auths(server.host, "podman-user", "wrong"))
+    write(xdg_file, auths(server.host, "xdg-user", "wrong"))
+    write(docker, auths(server.host, "docker-user", "wrong"))
+    rejected("podman-user", file, {REGISTRY_AUTH_FILE = file, XDG_RUNTIME_DIR = xdg})
+    rejected("xdg-user", xdg_file, {XDG_RUNTIME_DIR = xdg})
+    rejected("docker-user", docker)
+    -- an auth file without an entry for the host falls through to docker's config
+    write(file, auths("elsewhere.example", "other", "x"))
+    rejected("docker-user", docker, {REGISTRY_AUTH_FILE = file})
+    -- and each, holding the right password, gets in
+    write(file, auths(server.host, "carol", PASSWORD))
+    local _, status, err = run({"catalog", server.host}, {REGISTRY_AUTH_FILE = file})
+    assert.equal(0, status, err)
+    write(xdg_file, auths(server.host, "carol", PASSWORD))
+    _, status, err = run({"catalog", server.host}, {XDG_RUNTIME_DIR = xdg})
+    assert.equal(0, status, err)
+    write(docker, auths(server.host, "carol", PASSWORD))
+    _, status, err = run({"catalog", server.host})
+    assert.equal(0, status, err)
+  end)
+
+  it("asks the credsStore helper before the auths of docker's config", function()
+    local docker = root .. "/home/.docker/config.json"
+    local calls = root .. "/helper-calls"
+    write(docker, auths(server.host, "docker-user", "wrong", {credsStore = "regshlookup"}))
+    -- a docker-credential-<name> on PATH: logs its call, answers per $ANSWER
+    write(root .. "/bin/docker-credential-regshlookup", table.concat({
+      "#!/bin/sh",
+      "read host",
+      "echo \"$1 $host\" >> " .. cmd.quote(calls),
+      "case \"$ANSWER\" in",
+      "  none) echo 'credentials not found in native keychain'; exit 1 ;;",
+      "  wrong) printf '{\"Username\":\"helper-user\",\"Secret\":\"wrong\"}' ;;",
+      "  *) printf '{\"Username\":\"carol\",\"Secret\":\"" .. PASSWORD .. "\"}' ;;",
+      "esac", ""}, "\n"))
+    assert(os.execute("chmod +x " .. cmd.quote(root .. "/bin/docker-credential-regshlookup")))
+    local out, status, err = run({"catalog", server.host})
+    assert.equal(0, status, err)
+    assert.equal("", out)  -- an empty registry: no repositories
+    local f = assert(io.open(calls))
+    assert.equal("get " .. server.host .. "\n", f:read("a"))
+    f:close()
+    rejected("helper-user", "docker-credential-regshlookup", {ANSWER = "wrong"})
+    rejected("docker-user", docker, {ANSWER = "none"})  -- nothing stored: the auths entry
+  end)
+
+  it("turns an identitytoken into a refresh-token exchange", function()
+    local docker = root .. "/home/.docker/config.json"
+    local entry = {auth = base64.encode(servers.NULL_GUID .. ":"), identitytoken = acr.refresh_token}
+    write(docker, json.encode({auths = {[acr.host] = entry}}))
+    local out, status, err = run({"ls", acr.host .. "/app"})
+    assert.equal(0, status, err)
+    local _, count = out:gsub("\n", "")
+    assert.equal(3, count, out)
+    entry.identitytoken = "not-the-refresh-token"
+    write(docker, json.encode({auths = {[acr.host] = entry}}))
+    _, status, err = run({"ls", acr.host .. "/app"})
+    assert.equal(1, status, err)
+    assert.matches("EAUTH", err, 1, true)
+    assert.matches("the refresh token from " .. docker, err, 1, true)
+    assert.is_nil(err:find("not-the-refresh-token", 1, true))
+  end)
+end)
