@@ -601,3 +601,46 @@ describe("regsh.http failures", function()
     assert.equal(core.curl_version, http.curl_version)
   end)
 end)
+
+describe("regsh.http connect_timeout and max_total_connections", function()
+  local reg, fp, hole
+
+  setup(function()
+    reg, fp = servers.proxied_registry{}
+    hole = servers.start_python("full_backlog.py")  -- a connect there never completes
+  end)
+
+  teardown(function() servers.stop_all(hole, fp, reg) end)
+
+  it("gives up connecting after connect_timeout with ETIMEDOUT, whatever timeout allows", function()
+    local res, err, code = http.get(hole.url .. "/", {connect_timeout = 0.3, timeout = 8})
+    assert.is_nil(res)
+    assert.equal("ETIMEDOUT", code, err)
+    -- curl names the time it waited: the 0.3 s asked for, not the 10 s default
+    local waited = tonumber(err:match("after (%d+) ms"))
+    assert.truthy(waited, err)
+    assert.is_true(waited >= 300 and waited < 5000, err)
+  end)
+
+  it("keeps at most max_total_connections requests on the wire at once", function()
+    -- each answer is held back a little, so unlimited requests overlap
+    local function peak()
+      fp:clear()
+      fp:add{action = "delay", seconds = 0.2, times = -1, match = "^/v2/$"}
+      local tasks = {}
+      for i = 1, 6 do
+        tasks[i] = async.spawn(function() return assert(http.get(fp.url .. "/v2/")).status end)
+      end
+      for _, status in ipairs({async.wait(table.unpack(tasks))}) do assert.equal(200, status) end
+      local most = 0
+      for _, e in ipairs(fp:log("^/v2/$")) do most = math.max(most, e.inflight) end
+      return most
+    end
+    http.configure{max_total_connections = 1}
+    local ok, most = pcall(peak)
+    http.configure{max_total_connections = 0}
+    assert(ok, most)
+    assert.equal(1, most)
+    assert.is_true(peak() > 1)  -- without the limit they do overlap
+  end)
+end)
