@@ -273,3 +273,35 @@ describe("tasks at the end of a script", function()
     assert.matches("status=1", out)
   end)
 end)
+
+describe("regsh.now and semaphore:acquire/release", function()
+  it("tells the wall-clock time since the epoch, with sub-second precision", function()
+    local before = os.time()
+    local now = require("regsh").now()
+    local after = os.time()
+    assert.equal("float", math.type(now))
+    assert.is_true(now >= before and now < after + 1, string.format("%f not in [%d, %d]",
+      now, before, after + 1))
+  end)
+
+  it("hands a slot out with acquire and back with release, oldest waiter first", function()
+    local sem = async.semaphore(1)
+    sem:acquire()  -- the main chunk holds the only slot
+    assert.equal(0, sem.free)
+    local order, tasks = {}, {}
+    for i = 1, 3 do
+      tasks[i] = async.spawn(function()
+        sem:acquire()
+        order[#order + 1] = i
+        async.sleep(0)
+        sem:release()
+      end)
+    end
+    async.sleep(0.01)
+    assert.same({}, order)  -- all three wait for it
+    sem:release()
+    async.wait(table.unpack(tasks))
+    assert.same({1, 2, 3}, order)
+    assert.equal(1, sem.free)
+  end)
+end)
