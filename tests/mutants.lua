@@ -437,4 +437,15 @@ return {
     filter = "oldest waiter first",
     tags = {fast = true},
   },
+  {
+    name = "acr-orderby-dropped",
+    why = "acr_tags/acr_manifests{orderby} ask the registry for that order (timeasc or"
+      .. " timedesc) on every page",
+    file = "lua/regsh/registry/acr.lua",
+    from = '{{"orderby", opts.orderby}}),',
+    to = "{}),",
+    specs = {"tests/spec/registry_acr_spec.lua"},
+    filter = "orderby",
+    tags = {fast = true},
+  },
 }

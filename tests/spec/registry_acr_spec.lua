@@ -93,6 +93,27 @@ describe("ACR metadata API (fixture, not ACR)", function()
     end
   end)
 
+  it("lists manifests oldest or newest first with orderby, across every page", function()
+    local r = open()
+    for _, order in ipairs{"timeasc", "timedesc"} do
+      local ms = assert(r:acr_manifests("app", {orderby = order}))
+      assert.equal(COUNT, #ms)
+      for i = 2, #ms do
+        local a, b = updated(ms[i - 1]), updated(ms[i])
+        if order == "timeasc" then a, b = b, a end
+        assert.is_true(a >= b, order .. " out of order at " .. i .. ": " .. a .. ", " .. b)
+      end
+    end
+    -- every page was asked for in that order, not only the first (5 pages each)
+    local later = 0
+    for _, e in ipairs(acr:log("^/acr/v1/app/_manifests%?")) do
+      if e.path:find("orderby=time[ad]") and e.path:find("last=", 1, true) then
+        later = later + 1
+      end
+    end
+    assert.is_true(later >= 8, later .. " later pages in order")
+  end)
+
   it("reports tags through reg:tags with times when the registry is ACR", function()
     local r = open()
     local tags = assert(r:tags("locks"))
