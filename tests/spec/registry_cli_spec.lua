@@ -328,3 +328,106 @@ describe("credential lookup with real files and a real helper", function()
     assert.is_nil(err:find("not-the-refresh-token", 1, true))
   end)
 end)
+
+describe("registry CLI options", function()
+  local servers = require "support.servers"
+  local cmd = require "support.cmd"
+  local PASSWORD = "opt-pass-99"
+  local plain, basic, tls, pki, image, index
+
+  -- regsh ARGS with no credentials from the environment: stdout, status, stderr
+  local function run(args, stdin)
+    local words = {"env", "-u", "REGSH_USERNAME", "-u", "REGSH_PASSWORD", "-u", "DOCKER_CONFIG",
+                   "-u", "REGISTRY_AUTH_FILE", "-u", "XDG_RUNTIME_DIR", "HOME=/nonexistent", cmd.bin}
+    for _, a in ipairs(args) do words[#words + 1] = a end
+    for i, w in ipairs(words) do words[i] = cmd.quote(w) end
+    return cmd.sh(table.concat(words, " "), stdin)
+  end
+
+  lazy_setup(function()
+    plain = support.start()
+    basic = support.start{htpasswd = {dave = PASSWORD}}
+    pki = servers.pki()
+    tls = support.start{tls = pki.server_cert .. "," .. pki.server_key}
+    local reg = assert(registry.open(plain.host, {log = quiet}))
+    local amd, amd_raw = assert(content.push_image(reg, "opt/multi", "amd", {arch = "amd64"}))
+    local arm, arm_raw = assert(content.push_image(reg, "opt/multi", "arm", {arch = "arm64"}))
+    local raw = json.encode({schemaVersion = 2, mediaType = content.OCI_INDEX, manifests = {
+      {mediaType = content.OCI_MANIFEST, digest = amd, size = #amd_raw,
+       platform = {os = "linux", architecture = "amd64"}},
+      {mediaType = content.OCI_MANIFEST, digest = arm, size = #arm_raw,
+       platform = {os = "linux", architecture = "arm64"}},
+    }})
+    index = assert(reg:put_manifest("opt/multi", "latest", raw, content.OCI_INDEX))
+    local raw_image
+    image, raw_image = assert(content.push_image(reg, "opt/app", "v1"))
+    local subject = {mediaType = content.OCI_MANIFEST, digest = image, size = #raw_image}
+    assert(content.push_artifact(reg, "opt/app", subject, "application/spdx+json", "sbom"))
+    assert(content.push_artifact(reg, "opt/app", subject, "application/vnd.dev.sig", "sig"))
+  end)
+
+  lazy_teardown(function() servers.stop_all(plain, basic, tls) end)
+
+  it("config --platform picks that image of an index, linux/amd64 by default", function()
+    local out, status, err = run({"config", "--platform", "linux/arm64", plain.host .. "/opt/multi"})
+    assert.equal(0, status, err)
+    assert.equal("arm64", json.decode(out).architecture)
+    out, status, err = run({"config", plain.host .. "/opt/multi@" .. index})
+    assert.equal(0, status, err)
+    assert.equal("amd64", json.decode(out).architecture)
+    _, status, err = run({"config", "--platform", "linux/s390x", plain.host .. "/opt/multi"})
+    assert.equal(1, status, err)
+    assert.matches("linux/s390x", err, 1, true)
+    _, status, err = run({"config", "--platform", "arm64", plain.host .. "/opt/multi"})
+    assert.equal(2, status, err)
+    assert.matches("--platform must be OS/ARCHITECTURE", err, 1, true)
+  end)
+
+  it("referrers --artifact-type lists only the referrers of that type", function()
+    local out, status, err = run({"referrers", "-o", "json", plain.host .. "/opt/app:v1"})
+    assert.equal(0, status, err)
+    assert.same({["application/spdx+json"] = 1, ["application/vnd.dev.sig"] = 1},
+      content.count_by(json.decode(out), "artifactType"))
+    out, status, err = run({"referrers", "-o", "json", "--artifact-type", "application/spdx+json",
+      plain.host .. "/opt/app:v1"})
+    assert.equal(0, status, err)
+    local list = json.decode(out)
+    assert.equal(1, #list, out)
+    assert.equal("application/spdx+json", list[1].artifactType)
+  end)
+
+  it("cp --dry-run prints the writes and writes nothing", function()
+    local out, status, err = run({"cp", "--dry-run", plain.host .. "/opt/app:v1",
+      plain.host .. "/opt/dry:v9"})
+    assert.equal(0, status, err)
+    assert.matches("would copy " .. plain.host .. "/opt/app:v1 to " .. plain.host .. "/opt/dry:v9",
+      out, 1, true)
+    local reg = assert(registry.open(plain.host, {log = quiet}))
+    local _, _, code = reg:head("opt/dry", "v9")
+    assert.equal("ENOTFOUND", code)
+  end)
+
+  it("takes -u/-p credentials over every other source", function()
+    local _, status, err = run({"catalog", "-u", "dave", "-p", PASSWORD, basic.host})
+    assert.equal(0, status, err)
+    _, status, err = run({"catalog", "-u", "dave", "-p", "not-" .. PASSWORD, basic.host})
+    assert.equal(1, status, err)
+    assert.matches("EAUTH", err, 1, true)
+    assert.matches("user 'dave' (from options)", err, 1, true)
+    assert.is_nil(err:find("not-" .. PASSWORD, 1, true))
+    _, status, err = run({"catalog", basic.host})
+    assert.equal(1, status, err)
+    assert.matches("EAUTH", err, 1, true)
+  end)
+
+  it("verifies TLS with --ca-file, skips verification with --insecure, refuses otherwise", function()
+    local target = "https://" .. tls.host
+    local _, status, err = run({"catalog", target})
+    assert.equal(1, status, err)
+    assert.matches("ETLS", err, 1, true)
+    _, status, err = run({"catalog", "--ca-file", pki.ca, target})
+    assert.equal(0, status, err)
+    _, status, err = run({"catalog", "--insecure", target})
+    assert.equal(0, status, err)
+  end)
+end)
