@@ -345,8 +345,10 @@ return {
     why = "docker's credsStore helper is asked (before the auths entry) for a host that has"
       .. " no credHelpers entry",
     file = "lua/regsh/registry/credentials.lua",
-    from = "local entry, key = lookup(config.auths, host)\n  local helper = lookup(config.credHelpers, host) or config.credsStore",
-    to = "local entry, key = lookup(config.auths, host)\n  local helper = lookup(config.credHelpers, host)",
+    from = "local entry, key = lookup(config.auths, host)\n"
+      .. "  local helper = lookup(config.credHelpers, host) or config.credsStore",
+    to = "local entry, key = lookup(config.auths, host)\n"
+      .. "  local helper = lookup(config.credHelpers, host)",
     specs = {"tests/spec/registry_cli_spec.lua"},
     filter = "credential lookup",
     tags = {fast = true},
