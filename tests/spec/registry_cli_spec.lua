@@ -200,6 +200,20 @@ describe("registry CLI commands", function()
   end)
 end)
 
+-- Run regsh ARGS as a child whose environment has none of the caller's
+-- credential sources (REGSH_*, DOCKER_CONFIG, REGISTRY_AUTH_FILE,
+-- XDG_RUNTIME_DIR), plus env. Returns stdout, exit status, stderr.
+local function isolated(args, env)
+  local cmd = require "support.cmd"
+  local words = {"env", "-u", "REGSH_USERNAME", "-u", "REGSH_PASSWORD", "-u", "DOCKER_CONFIG",
+                 "-u", "REGISTRY_AUTH_FILE", "-u", "XDG_RUNTIME_DIR"}
+  for k, v in pairs(env) do words[#words + 1] = k .. "=" .. v end
+  words[#words + 1] = cmd.bin
+  for _, a in ipairs(args) do words[#words + 1] = a end
+  for i, w in ipairs(words) do words[i] = cmd.quote(w) end
+  return cmd.sh(table.concat(words, " "))
+end
+
 describe("credential lookup with real files and a real helper", function()
   -- regsh runs as a child with a HOME, XDG_RUNTIME_DIR, DOCKER_CONFIG,
   -- REGISTRY_AUTH_FILE and PATH of its own. The registry knows one user, so a
@@ -226,15 +240,9 @@ describe("credential lookup with real files and a real helper", function()
 
   -- regsh ARGS with only the given credential sources in its environment
   local function run(args, env)
-    local words = {"env", "-u", "REGSH_USERNAME", "-u", "REGSH_PASSWORD", "-u", "DOCKER_CONFIG",
-                   "-u", "REGISTRY_AUTH_FILE", "-u", "XDG_RUNTIME_DIR", "HOME=" .. root .. "/home",
-                   "PATH=" .. root .. "/bin:" .. os.getenv("PATH")}
-    for k, v in pairs(env or {}) do words[#words + 1] = k .. "=" .. v end
-    words[#words + 1] = cmd.bin
-    for _, a in ipairs(args) do words[#words + 1] = a end
-    for i, w in ipairs(words) do words[i] = cmd.quote(w) end
-    local out, status, err = cmd.sh(table.concat(words, " "))
-    return out, status, err
+    local all = {HOME = root .. "/home", PATH = root .. "/bin:" .. os.getenv("PATH")}
+    for k, v in pairs(env or {}) do all[k] = v end
+    return isolated(args, all)
   end
 
   -- the EAUTH of a wrong user names that user and its source
@@ -331,18 +339,11 @@ end)
 
 describe("registry CLI options", function()
   local servers = require "support.servers"
-  local cmd = require "support.cmd"
   local PASSWORD = "opt-pass-99"
   local plain, basic, tls, pki, image, index
 
-  -- regsh ARGS with no credentials from the environment: stdout, status, stderr
-  local function run(args, stdin)
-    local words = {"env", "-u", "REGSH_USERNAME", "-u", "REGSH_PASSWORD", "-u", "DOCKER_CONFIG",
-                   "-u", "REGISTRY_AUTH_FILE", "-u", "XDG_RUNTIME_DIR", "HOME=/nonexistent", cmd.bin}
-    for _, a in ipairs(args) do words[#words + 1] = a end
-    for i, w in ipairs(words) do words[i] = cmd.quote(w) end
-    return cmd.sh(table.concat(words, " "), stdin)
-  end
+  -- regsh ARGS with no credentials from the environment
+  local function run(args) return isolated(args, {HOME = "/nonexistent"}) end
 
   lazy_setup(function()
     plain = support.start()
