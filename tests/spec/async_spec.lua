@@ -67,7 +67,9 @@ describe("regsh.async #disk", function()
       function() error("second failed") end,
       function() return 3 end,
     }
-    assert.has_error(function() async.gather(fns) end)
+    local ok, err = pcall(async.gather, fns)
+    assert.is_false(ok)
+    assert.matches("async_spec%.lua:%d+: second failed", err)
     local results, errors = async.gather(fns, {errors = "collect"})
     assert.equal(1, results[1])
     assert.equal(3, results[3])
@@ -176,7 +178,7 @@ describe("regsh.async #disk", function()
 
   it("frees a semaphore slot when the holder raises or a waiter is cancelled", function()
     local sem = async.semaphore(1)
-    assert.has_error(function() sem:run(function() error("inside") end) end)
+    assert.has_error(function() sem:run(function() error("inside") end) end, "inside")
     assert.equal(1, sem.free)
     local holder = async.spawn(function() sem:run(async.sleep, 0.05) end)
     local waiter = async.spawn(function() sem:run(function() end) end)
@@ -202,13 +204,21 @@ describe("regsh.async #disk", function()
   end)
 
   it("raises on misuse", function()
-    assert.has_error(function() async.spawn(42) end)
-    assert.has_error(function() async.sleep(-1) end)
-    assert.has_error(function() async.sleep("soon") end)
-    assert.has_error(function() loop.signal("SIGNOPE") end)
-    assert.has_error(function() loop.timer(-5) end)
-    assert.has_error(function() loop.cancel({}) end)
-    assert.has_error(function() async.semaphore(0) end)
+    -- luaL_argerror names the function as called: match the stable part
+    local function raises(name, detail, f, ...)
+      local ok, err = pcall(f, ...)
+      assert.is_false(ok)
+      assert.matches("bad argument #1 to '[%w.]*" .. name .. "' ", err)
+      assert.matches("(" .. detail .. ")", err, 1, true)
+    end
+    raises("spawn", "function expected, got number", async.spawn, 42)
+    raises("sleep", "non-negative number expected", async.sleep, -1)
+    raises("sleep", "non-negative number expected", async.sleep, "soon")
+    raises("signal", "unknown signal 'SIGNOPE' (expected SIGHUP, SIGINT, SIGQUIT, SIGTERM,"
+      .. " SIGUSR1, SIGUSR2 or SIGWINCH)", loop.signal, "SIGNOPE")
+    raises("timer", "delay out of range", loop.timer, -5)
+    raises("cancel", "userdata expected, got table", loop.cancel, {})
+    raises("semaphore", "integer >= 1 expected, got 0", async.semaphore, 0)
   end)
 end)
 
@@ -226,5 +236,37 @@ describe("tasks at the end of a script", function()
     assert.equal("main done\n", out)
     assert.equal(1, status)
     assert.matches("unobserved failure", err)
+  end)
+end)
+
+describe("regsh.now and semaphore:acquire/release", function()
+  it("tells the wall-clock time since the epoch, with sub-second precision", function()
+    local before = os.time()
+    local now = require("regsh").now()
+    local after = os.time()
+    assert.equal("float", math.type(now))
+    assert.is_true(now >= before and now < after + 1, string.format("%f not in [%d, %d]",
+      now, before, after + 1))
+  end)
+
+  it("hands a slot out with acquire and back with release, oldest waiter first", function()
+    local sem = async.semaphore(1)
+    sem:acquire()  -- the main chunk holds the only slot
+    assert.equal(0, sem.free)
+    local order, tasks = {}, {}
+    for i = 1, 3 do
+      tasks[i] = async.spawn(function()
+        sem:acquire()
+        order[#order + 1] = i
+        async.sleep(0)
+        sem:release()
+      end)
+    end
+    async.sleep(0.01)
+    assert.same({}, order)  -- all three wait for it
+    sem:release()
+    async.wait(table.unpack(tasks))
+    assert.same({1, 2, 3}, order)
+    assert.equal(1, sem.free)
   end)
 end)

@@ -180,3 +180,56 @@ describe("the REPL", function()
     assert.equal(143, status)
   end)
 end)
+
+describe("regsh options documented in docs/reference/cli.md", function()
+  it("prints its usage with --help, exit 0, and runs nothing after it", function()
+    local out, status, err = cmd.regsh({"--help", "-e", "print('ran')"})
+    assert.equal(0, status, err)
+    assert.matches("^usage: regsh %[options%] %[script %[args%]%]\n", out)
+    for _, option in ipairs{"-e stat", "-l mod", "-E ", "-W ", "--help", "-- "} do
+      assert.matches("\n  " .. option, out, 1, true)
+    end
+    assert.is_nil(out:find("ran", 1, true))
+  end)
+
+  it("prints one command's help with `help COMMAND`, the same as COMMAND --help", function()
+    local out, status, err = cmd.regsh({"help", "ls"})
+    assert.equal(0, status, err)
+    assert.matches("^Usage: regsh ls ", out)
+    assert.matches("List the tags of a repository.", out, 1, true)
+    assert.equal(out, (cmd.regsh({"ls", "--help"})))
+    local _, bad, bad_err = cmd.regsh({"help", "nosuchcommand"})
+    assert.equal(2, bad, bad_err)
+    assert.matches("nosuchcommand", bad_err, 1, true)
+  end)
+
+  it("runs LUA_INIT first, and not with -E", function()
+    local env = {LUA_INIT = "print('init ran')"}
+    assert.equal("init ran\nchunk\n", (cmd.regsh({"-e", "print('chunk')"}, nil, env)))
+    assert.equal("chunk\n", (cmd.regsh({"-E", "-e", "print('chunk')"}, nil, env)))
+    local file = tmpfile("print('init file ran')")
+    env = {LUA_INIT_5_4 = "@" .. file, LUA_INIT = "print('not this one')"}
+    assert.equal("init file ran\n", (cmd.regsh({"-e", ""}, nil, env)))
+    os.remove(file)
+  end)
+
+  pending("ignores LUA_PATH and LUA_CPATH with -E (src/main.c sets LUA_NOENV only after"
+    .. " the package library has read them: package.path still holds $LUA_PATH)")
+
+  it("turns warnings on with -W", function()
+    local _, status, err = cmd.regsh({"-e", "warn('quiet one')"})
+    assert.equal(0, status, err)
+    assert.equal("", err)
+    _, status, err = cmd.regsh({"-W", "-e", "warn('loud one')"})
+    assert.equal(0, status, err)
+    assert.equal("Lua warning: loud one\n", err)
+  end)
+
+  it("stops handling options at --: what follows is the script and its arguments", function()
+    local script = tmpfile("print(...)")
+    local out, status, err = cmd.regsh({"-e", "io.write('first ')", "--", script, "-e", "--help"})
+    os.remove(script)
+    assert.equal(0, status, err)
+    assert.equal("first -e\t--help\n", out)
+  end)
+end)

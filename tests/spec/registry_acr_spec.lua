@@ -93,6 +93,27 @@ describe("ACR metadata API (fixture, not ACR)", function()
     end
   end)
 
+  it("lists manifests oldest or newest first with orderby, across every page", function()
+    local r = open()
+    for _, order in ipairs{"timeasc", "timedesc"} do
+      local ms = assert(r:acr_manifests("app", {orderby = order}))
+      assert.equal(COUNT, #ms)
+      for i = 2, #ms do
+        local a, b = updated(ms[i - 1]), updated(ms[i])
+        if order == "timeasc" then a, b = b, a end
+        assert.is_true(a >= b, order .. " out of order at " .. i .. ": " .. a .. ", " .. b)
+      end
+    end
+    -- every page was asked for in that order, not only the first (5 pages each)
+    local later = 0
+    for _, e in ipairs(acr:log("^/acr/v1/app/_manifests%?")) do
+      if e.path:find("orderby=time[ad]") and e.path:find("last=", 1, true) then
+        later = later + 1
+      end
+    end
+    assert.is_true(later >= 8, later .. " later pages in order")
+  end)
+
   it("reports tags through reg:tags with times when the registry is ACR", function()
     local r = open()
     local tags = assert(r:tags("locks"))
@@ -132,10 +153,12 @@ describe("ACR metadata API (fixture, not ACR)", function()
       assert.equal(t.name == "a", t.locked, t.name)
       assert.equal(t.name ~= "a", attributes(t).deleteEnabled, t.name)
     end
-    -- a locked tag is not untagged, and the error says so
-    local ok, err = r:untag("locks", "a")
+    -- a locked tag is not untagged (ACR answers 405), and the error says so
+    local ok, err, code = r:untag("locks", "a")
     assert.is_nil(ok)
-    assert.matches("locks", err, 1, true)
+    assert.equal("ENOTSUP", code, err)
+    assert.matches("^ENOTSUP: untag 127%.0%.0%.1:%d+/locks:a: ", err)
+    assert.matches("tag a is locked", err, 1, true)
     assert.is_table(acr:repo("locks").tags.a)
     assert.is_true(r:lock("locks", "a", {deleteEnabled = true, writeEnabled = true}))
     assert.is_true(acr:repo("locks").tags.a.changeableAttributes.deleteEnabled)
@@ -146,9 +169,11 @@ describe("ACR metadata API (fixture, not ACR)", function()
     local ms = assert(r:acr_manifests("locks"))
     assert.equal(2, #ms)
     for _, m in ipairs(ms) do assert.equal(m.digest == digest, m.locked, m.digest) end
-    local gone, derr = r:delete("locks", digest)
+    local gone, derr, dcode = r:delete("locks", digest)
     assert.is_nil(gone)
-    assert.is_string(derr)
+    assert.equal("ENOTSUP", dcode, derr)
+    assert.matches("locks@" .. digest, derr, 1, true)
+    assert.matches("manifest " .. digest .. " is locked", derr, 1, true)
     assert.is_table(acr:repo("locks").manifests[digest])
   end)
 

@@ -11,11 +11,16 @@ Control API, on the same port under /_fault/ (a registry never uses that path):
   GET    /_fault/rules   the rules with their remaining counts
   DELETE /_fault/rules   remove every rule
   GET    /_fault/log     [{"n", "t", "method", "path", "action", "status", "rule",
-                           "inflight", "user"}...] (t = unix time the request
-                         arrived; inflight = requests received and not yet
-                         answered when it arrived, itself included: never more
-                         than the client had in flight; user: the Basic user
-                         name, "<bearer>", or null; bounded to 20,000)
+                           "inflight", "user", "auth", "accept", "user_agent"}...]
+                         (t = unix time the request arrived;
+                         inflight = requests received and not yet answered when
+                         it arrived, itself included: never more than the
+                         client had in flight; user: the Basic user name,
+                         "<bearer>", or null; auth = the scheme of the
+                         Authorization header sent ("Basic", "Bearer"), never
+                         the credential; accept, user_agent = those headers;
+                         "" for a header not sent;
+                         bounded to 20,000)
   DELETE /_fault/log     clear the log
 A rule: {"match": "regex searched in path?query" (default ".*"),
          "method": "GET" (optional), "skip": K (let K matches through first),
@@ -225,6 +230,9 @@ class Handler(BaseHTTPRequestHandler):
             "t": self.t0, "method": self.command, "path": self.path,
             "action": action, "status": status, "rule": rule,
             "inflight": getattr(self, "inflight_at", None), "user": self.auth_user(),
+            "auth": (self.headers.get("Authorization") or "").partition(" ")[0],
+            "accept": self.headers.get("Accept") or "",
+            "user_agent": self.headers.get("User-Agent") or "",
         })
 
     # ---- in-flight count: from arrival to the first byte of the answer ----
