@@ -140,10 +140,14 @@ static void request_cancel (regsh_op *op) {
 ** =======================================================
 */
 
-/* [-0, +0, v] a connection limit from min to 100000; -1 when absent */
+/* [-0, +0, v] a connection limit from min to 100000; -1 when the key is absent */
 static long opt_limit (lua_State *L, const char *key, lua_Integer min) {
-  lua_Integer n = regsh_opt_integer(L, 1, key, -1);
-  if (n != -1 && (n < min || n > 100000))
+  lua_Integer n;
+  int absent = lua_getfield(L, 1, key) == LUA_TNIL;
+  lua_pop(L, 1);
+  if (absent) return -1;  /* keep the current value */
+  n = regsh_opt_integer(L, 1, key, 0);
+  if (n < min || n > 100000)
     luaL_error(L, "option '%s' must be between %d and 100000", key, (int)min);
   return (long)n;
 }

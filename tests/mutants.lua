@@ -576,4 +576,13 @@ return {
     filter = "%-u/%-p credentials",
     tags = {fast = true},
   },
+  {
+    name = "http-limit-minus-one-absent",
+    why = "a connection limit is absent only when its key is; -1 is out of range and raises",
+    file = "src/http.c",
+    from = "int absent = lua_getfield(L, 1, key) == LUA_TNIL;",
+    to = "int absent = lua_getfield(L, 1, key) == LUA_TNIL || lua_tointeger(L, -1) == -1;",
+    specs = {"tests/spec/http_spec.lua"},
+    filter = "connection limit",
+  },
 }

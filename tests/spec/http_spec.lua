@@ -567,8 +567,12 @@ describe("regsh.http failures", function()
     assert.has_error(function() http.configure{pool = 1} end, "unknown option 'pool'")
   end)
 
-  pending("refuses a connection limit of -1 (src/http.c's opt_limit reads -1 as 'absent'"
-    .. " and keeps the current value; -2 and below raise)")
+  it("refuses a connection limit of -1 like any other negative one", function()
+    assert.has_error(function() http.configure{max_total_connections = -1} end,
+      "option 'max_total_connections' must be between 0 and 100000")
+    assert.has_error(function() http.configure{max_idle_connections = 0} end,
+      "option 'max_idle_connections' must be between 1 and 100000")
+  end)
 
   it("checks every option before it acquires anything", function()
     -- output would be created; a bad option read after it must stop that

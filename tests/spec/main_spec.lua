@@ -213,9 +213,6 @@ describe("regsh options documented in docs/reference/cli.md", function()
     os.remove(file)
   end)
 
-  pending("ignores LUA_PATH and LUA_CPATH with -E (src/main.c sets LUA_NOENV only after"
-    .. " the package library has read them: package.path still holds $LUA_PATH)")
-
   it("turns warnings on with -W", function()
     local _, status, err = cmd.regsh({"-e", "warn('quiet one')"})
     assert.equal(0, status, err)
