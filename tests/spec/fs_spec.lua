@@ -130,7 +130,7 @@ describe("regsh login on a terminal", function()
     assert.is_true(r.echo_at["Username: "])
     assert.is_false(r.echo_at["Password: "])
     assert.is_true(r.echo_after, r.output)
-    assert.equal(1, r.status, r.output)  -- interrupted at once, not killed at the deadline
+    assert.equal(130, r.status, r.output)  -- interrupted at once, not killed at the deadline
     assert.matches("interrupted!", r.output, 1, true)
   end)
 

@@ -56,7 +56,8 @@ end
 
 --- Upload the blobs of an artifact and push it by digest. Returns digest, raw.
 function M.push_artifact(reg, repo, subject, artifact_type, payload)
-  assert(reg:blob_upload(repo, "{}"))
+  -- the empty config is shared by every artifact: upload it only when absent
+  if not reg:blob_head(repo, digest.string("{}")) then assert(reg:blob_upload(repo, "{}")) end
   local pd = assert(reg:blob_upload(repo, payload))
   local raw = M.artifact(subject, artifact_type, pd, #payload)
   local d = digest.string(raw)
