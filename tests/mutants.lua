@@ -80,8 +80,8 @@ return {
     why = "in dry-run mode no write request reaches the registry: the POST that opens a blob"
       .. " upload session is itself a write (refused with EDRYRUN), not only the PUT that ends it",
     file = "lua/regsh/registry/blob.lua",
-    from = 'write = string.format("upload blob %s (%d bytes)", what, source.size)})',
-    to = "})",
+    from = 'local res, err, code = layer:write({method = "POST", scopes = scopes, what = what,',
+    to = 'local res, err, code = layer.transport:request({method = "POST", scopes = scopes, what = what,',
     specs = {"tests/spec/registry_dryrun_spec.lua"},
     tags = {fast = true},
   },
