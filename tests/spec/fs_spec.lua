@@ -131,7 +131,7 @@ describe("regsh login on a terminal", function()
     assert.is_false(r.echo_at["Password: "])
     assert.is_true(r.echo_after, r.output)
     assert.equal(130, r.status, r.output)  -- interrupted at once, not killed at the deadline
-    assert.matches("interrupted!", r.output, 1, true)
+    assert.matches("regsh login: interrupted", r.output, 1, true)
   end)
 
   it("turns echo back on after a password is typed", function()
