@@ -1,6 +1,6 @@
 -- regsh.yaml: YAML for scripts and task files, over regsh.core.yaml (libyaml,
--- src/yaml.c). Sequences come back marked with regsh.json's array marker, so
--- an empty one stays [] through both encoders.
+-- src/yaml_decode.c and src/yaml_encode.c). Sequences come back marked with
+-- regsh.json's array marker, so an empty one stays [] through both encoders.
 local core = require("regsh.core.yaml")
 local json = require("regsh.json")
 

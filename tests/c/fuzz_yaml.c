@@ -3,7 +3,8 @@
 ** or fail (never crash); what decodes must encode (unless it holds what YAML
 ** cannot write) and that text must decode again. Not part of the CMake build:
 **   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc tests/c/fuzz_yaml.c \
-**     src/yaml.c src/util.c $(pkg-config --cflags --libs lua5.4 yaml-0.1) -o fuzz_yaml
+**     src/yaml_decode.c src/yaml_encode.c src/util.c \
+**     $(pkg-config --cflags --libs lua5.4 yaml-0.1 libuv) -o fuzz_yaml
 **   ./fuzz_yaml -max_total_time=60 ../shared/testdata/acr-tasks
 ** Built with -DFUZZ_STANDALONE (no -fsanitize=fuzzer) it runs each file named
 ** on its command line once.

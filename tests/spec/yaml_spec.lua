@@ -1,6 +1,6 @@
 -- regsh.yaml: decoding real ACR task files, the core schema, anchors and
 -- merge keys, multi-document streams, error positions, and encode/decode
--- round trips (src/yaml.c underneath).
+-- round trips (src/yaml_decode.c and src/yaml_encode.c underneath).
 local yaml = require "regsh.yaml"
 local json = require "regsh.json"
 
