@@ -659,13 +659,9 @@ static int request_take (lua_State *L) {
   }
   if (r->paused && r->in_multi) {
     r->paused = 0;
-    /* may deliver the held chunk right away, through on_body */
+    /* delivers the held chunk right away, through on_body, and sets curl's
+    ** timer to 0 so that the next turn of the loop reads on */
     curl_easy_pause(r->xfer->easy, CURLPAUSE_CONT);
-    /* curl 7.88 marks the transfer to run now but does not tell our timer
-    ** callback; with no more data on the socket (the held chunk was the
-    ** last) nothing would wake it before some unrelated timeout. So run
-    ** curl's due timers here: a plain C call, no Lua below it. */
-    http_multi_kick(r->multi);
   }
   return 1;
 }

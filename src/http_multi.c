@@ -196,12 +196,8 @@ static void on_poll (uv_poll_t *h, int status, int events) {
 
 static void on_timer (uv_timer_t *h) {
   Multi *m = (Multi *)h->data;
-  if (m == NULL || m->multi == NULL) return;
-  http_multi_kick(m);
-}
-
-void http_multi_kick (Multi *m) {
   int running;
+  if (m == NULL || m->multi == NULL) return;
   curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(m);
 }

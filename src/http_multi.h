@@ -71,8 +71,5 @@ void http_request_done(Request *r, CURLcode code);
 /* Give the transfer back, close the output file, forget the multi.
 ** Idempotent. */
 void http_request_close(Request *r);
-/* Run curl's due timers and hand finished transfers to Lua: after a
-** resume, curl does not always tell the timer callback (see http.c) */
-void http_multi_kick(Multi *m);
 
 #endif

@@ -35,6 +35,7 @@ struct regsh_loop {
   volatile sig_atomic_t pending;  /* interrupt signal not raised in Lua yet */
   int raised;                 /* the signal of the last interrupt raised */
   int open;
+  int running;                /* inside run()'s uv_run */
 };
 
 static const char LOOP_KEY = 'L';  /* registry key: the address */
@@ -253,6 +254,11 @@ void regsh_op_notify (regsh_op *op) {
   if (loop->ready_tail) loop->ready_tail->next_ready = op;
   else loop->ready_head = op;
   loop->ready_tail = op;
+  /* uv_run calls due timers (curl's among them) before it polls for I/O,
+  ** and that poll would block with this op ready until some other event:
+  ** for a paused transfer, whose socket nobody watches, its timeout. A
+  ** stopped loop polls without waiting, so run() returns and hands it over. */
+  if (loop->running) uv_stop(&loop->uv);
 }
 
 void regsh_op_finish (regsh_op *op) {
@@ -278,8 +284,11 @@ static int loop_run (lua_State *L) {
     lua_newtable(L);
   }
   else luaL_checktype(L, 2, LUA_TTABLE);
-  if (loop->ready_head == NULL && !loop->interrupted && !loop->pending)
+  if (loop->ready_head == NULL && !loop->interrupted && !loop->pending) {
+    loop->running = 1;
     uv_run(&loop->uv, mode == 0 ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+    loop->running = 0;
+  }
   loop->interrupted = 0;
   if (loop->pending) return raise_interrupt(L, loop);  /* ready ops stay queued */
   while (loop->ready_head) {

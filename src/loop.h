@@ -41,7 +41,8 @@ uv_loop_t *regsh_loop_uv(regsh_loop *loop);
 void regsh_op_begin(lua_State *L, int idx, regsh_op *op,
                     void (*cancel)(regsh_op *op));
 /* [-0, +0, -] the op has news for Lua. Calls no Lua: safe in C callbacks,
-** and in C functions called from Lua (cancel, close) */
+** and in C functions called from Lua (cancel, close). Inside uv_run it
+** stops the loop, so that run() returns without waiting for more events */
 void regsh_op_notify(regsh_op *op);
 /* [-0, +0, -] the op is done; unpinned once handed to Lua. Same rules */
 void regsh_op_finish(regsh_op *op);

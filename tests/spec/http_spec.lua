@@ -139,8 +139,9 @@ describe("regsh.http against a registry #disk", function()
     end)
 
     it("streams it to on_data, pausing the transfer while a slow callback catches up", function()
-      -- three times: a resume that nobody drove used to stall until an
-      -- unrelated curl timeout (10 s), which the 8 s timeout turns into a failure
+      -- three times: news of a transfer that curl ran from its timer
+      -- callback (where libuv runs it, before polling for I/O) used to wait
+      -- in that poll, and for a paused transfer until its timeout: 8 s here
       for _ = 1, 3 do
         local chunks, biggest, first_slow = {}, 0, true
         local res = assert(http.get(blob_url, {timeout = 8, on_data = function(chunk)
@@ -304,6 +305,28 @@ describe("regsh.http edge cases", function()
     assert.equal("yes", res.headers["x-final"])
     assert.is_nil(res.headers["x-hop"])
     assert.same({}, http.header_values(res, "x-hop"))
+  end)
+
+  it("hands over a response read at once, without waiting for another event", function()
+    -- The answer to the second request is in the socket before curl sends
+    -- it, so curl reads all of it inside its timer callback, which libuv runs
+    -- before it polls for I/O, and watches no socket for it. That poll must
+    -- not wait: here it would wait for the far timer; a streamed body paused
+    -- there (no socket watched either) used to wait for its timeout.
+    local own = servers.start_python("http_server.py")
+    assert.equal(32768, #assert(http.get(own.url .. "/ahead?n=1000")).body)
+    local far = loop.timer(5)
+    local got = {}
+    local res = assert(http.get(own.url .. "/next", {timeout = 20, on_data = function(c)
+      got[#got + 1] = c
+    end}))
+    local waited = not loop.active(far)
+    loop.cancel(far)
+    async.await(far)
+    servers.stop(own)
+    assert.equal(0, res.new_connections)  -- the connection the answer waited on
+    assert.equal(("b"):rep(1000), table.concat(got))
+    assert.is_false(waited, "the response was handed over only when the far timer fired")
   end)
 
   it("counts a body of unannounced length against max_body as it arrives", function()

@@ -13,6 +13,10 @@ http_spec.lua, serving what a registry never does (loopback only):
   GET  /chunked?n=N     200 with N bytes of "x" in 64 KiB chunks, no Content-Length
   GET  /bigheader?lines=L&size=S
                         200 with L headers X-Big-<i> of S bytes each
+  GET  /ahead?n=N       200 with 32 KiB of "a" and, in the same write, the
+                        answer to the next request on the connection before
+                        it is sent: 200 with N bytes of "b" (that request is
+                        read, not answered again)
 
 Usage: http_server.py [--port 0] [--watch PID]
 Prints `port=PORT pid=PID` on stdout when ready; exits when --watch PID dies.
@@ -47,7 +51,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if url.path == "/repeat":
+        if getattr(self, "answered_ahead", False):
+            self.answered_ahead = False  # /ahead answered this one already
+        elif url.path == "/ahead":
+            # one write, so both are in the client's socket together; the
+            # first body is more than curl's first read (16 KiB), so curl reads
+            # that answer to its end and leaves the next one in the socket
+            n = int(query.get("n", ["0"])[0])
+            first = b"a" * 32768
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                             b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(first), first, n, b"b" * n))
+            self.answered_ahead = True
+        elif url.path == "/repeat":
             self.reply(200, b"ok", [("X-Repeat", "one"), ("X-Repeat", "two"),
                                     ("x-repeat", "three")])
         elif url.path.startswith("/redirect/"):
