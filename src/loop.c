@@ -34,6 +34,7 @@ struct regsh_loop {
   volatile sig_atomic_t taken[NINTERRUPTS];  /* Lua watchers of each signal */
   volatile sig_atomic_t pending;  /* interrupt signal not raised in Lua yet */
   int raised;                 /* the signal of the last interrupt raised */
+  struct sigaction libuv_handlers[NINTERRUPTS];  /* what ours replaced */
   int open;
   int running;                /* inside run()'s uv_run */
 };
@@ -57,22 +58,35 @@ static void wake_cb (uv_async_t *h) {
 ** Lua; otherwise it is the interrupt.
 **
 ** A watcher's callback runs only inside uv_run, and code that computes
-** (`while true do end`) never gets there. A count hook that polls the loop
-** would reach it, but any hook makes the VM trap on every instruction
-** (measured: pure Lua runs twice as slow), and another thread may not touch
-** a running lua_State. So, like lua.c, the interrupt keeps a small handler:
-** installed over libuv's own (which it calls first, so libuv's watchers
-** still see every delivery), it only marks the loop's pending interrupt and
-** sets a hook on the main thread; the hook, or the next run(), raises the
-** error. POSIX gives a handler no argument to find its loop by, so the loop
-** it serves is the one process-wide pointer (with libuv's handler it chains
-** to); everything else lives in the loop. A second signal of the same kind
-** before the first was raised ends the process at once, by that signal.
+** (`while true do end`) or blocks in C (io.open of a FIFO, io.read) never
+** gets there. Letting watchers be the only handlers was tried (bench/interrupt
+** measures it) and rejected:
+** - a count hook that runs uv_run(UV_RUN_NOWAIT) and raises the pending
+**   interrupt: any count hook makes Lua 5.4's VM call luaG_traceexec before
+**   every instruction ('trap' in lvm.c's vmfetch), whatever the count, so
+**   pure-Lua arithmetic ran 2.2x as slow as lua5.4 (this handler: 1.0x) and
+**   string work 1.09x (0.85x), with counts from 1e3 to 1e8 alike, though it
+**   would have reached computing coroutines too (they inherit the hook);
+** - and a process blocked in a C call runs no hook, so not even a second
+**   SIGINT could end it: Ctrl-C could not stop `regsh -e 'io.read()'`
+**   while it waits (signals_spec's FIFO test hung).
+** A helper thread is no way out either: it would need a second loop to see
+** signals, and may not call lua_sethook on a lua_State another thread runs.
+** So, like lua.c, the interrupt keeps a small handler: installed over
+** libuv's own (which it calls first, so libuv's watchers still see every
+** delivery), it only marks the loop's pending interrupt and sets a hook on
+** the main thread; the hook, or the next run(), raises the error. A second
+** signal of the same kind before the first was raised ends the process at
+** once, by that signal. POSIX gives a handler no argument to find its loop
+** by, so the loop it serves is the one process-wide pointer, interrupt_owner;
+** everything else, libuv's saved handlers included, lives in the loop.
+** Limit: hooks are per thread, and the handler knows only the main one, so
+** a coroutine that computes without ever yielding is not interrupted by the
+** first signal (the second still ends the process).
 ** =======================================================
 */
 
 static regsh_loop *volatile interrupt_owner = NULL;
-static struct sigaction libuv_handlers[NINTERRUPTS];
 
 static int interrupt_index (int sig) {
   for (int i = 0; i < NINTERRUPTS; i++)
@@ -109,12 +123,12 @@ static int raise_interrupt (lua_State *L, regsh_loop *loop) {
 static void interrupt_handler (int sig, siginfo_t *info, void *context) {
   int saved_errno = errno;
   int i = interrupt_index(sig);
-  regsh_loop *loop = interrupt_owner;
-  const struct sigaction *next = &libuv_handlers[i];
+  regsh_loop *loop = interrupt_owner;  /* never NULL while installed */
+  const struct sigaction *next = &loop->libuv_handlers[i];
   if (next->sa_flags & SA_SIGINFO) next->sa_sigaction(sig, info, context);
   else if (next->sa_handler != SIG_DFL && next->sa_handler != SIG_IGN)
     next->sa_handler(sig);
-  if (loop != NULL && !loop->taken[i]) {
+  if (!loop->taken[i]) {
     if (loop->pending == sig) {  /* the second one: stop at once */
       signal(sig, SIG_DFL);
       raise(sig);
@@ -153,8 +167,8 @@ static void interrupts_install (lua_State *L, regsh_loop *loop) {
   interrupt_owner = loop;
   for (int i = 0; i < NINTERRUPTS; i++) {
     struct sigaction sa;
-    sigaction(interrupt_signals[i], NULL, &libuv_handlers[i]);
-    sa = libuv_handlers[i];
+    sigaction(interrupt_signals[i], NULL, &loop->libuv_handlers[i]);
+    sa = loop->libuv_handlers[i];
     sa.sa_sigaction = interrupt_handler;
     sa.sa_flags |= SA_SIGINFO;
     sigaction(interrupt_signals[i], &sa, NULL);
@@ -166,7 +180,7 @@ static void interrupts_install (lua_State *L, regsh_loop *loop) {
 static void interrupts_release (regsh_loop *loop) {
   if (interrupt_owner != loop) return;
   for (int i = 0; i < NINTERRUPTS; i++)
-    sigaction(interrupt_signals[i], &libuv_handlers[i], NULL);
+    sigaction(interrupt_signals[i], &loop->libuv_handlers[i], NULL);
   interrupt_owner = NULL;
   if (lua_gethook(loop->main) == interrupt_hook)
     lua_sethook(loop->main, NULL, 0, 0);

@@ -441,6 +441,16 @@ return {
     tags = {fast = true},
   },
   {
+    name = "interrupt-hook-never-raises",
+    why = "SIGINT stops code that computes at its next instruction (the hook the handler sets"
+      .. " raises interrupted!), not only once it waits or ends",
+    file = "src/loop.c",
+    from = "if (loop && loop->pending) raise_interrupt(L, loop);",
+    to = "if (loop && !loop->pending) raise_interrupt(L, loop);",
+    specs = {"tests/spec/signals_spec.lua"},
+    filter = "interrupt a script that computes",
+  },
+  {
     name = "main-W-ignored",
     why = "-W turns Lua warnings on (they are off by default)",
     file = "src/main.c",
