@@ -23,18 +23,7 @@ local function big_data(mib)
   return table.concat(parts)
 end
 
-local function tmpname()
-  local name = os.tmpname()
-  os.remove(name)
-  return name
-end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local tmpname, read_file = cmd.temp_name, cmd.read_file
 
 describe("regsh.http against a registry #disk", function()
   local r, base

@@ -27,11 +27,7 @@ local function signalled(args, ready, signals)
   return out:gsub("status=%d+\n$", ""), err, status
 end
 
-local function ready_file()
-  local path = os.tmpname()
-  os.remove(path)
-  return path
-end
+local ready_file = cmd.temp_name  -- the child creates it once it is ready
 
 -- Lua that creates the ready file
 local function touch(path)

@@ -17,6 +17,21 @@ function M.temp_file(content)
   return path
 end
 
+--- A fresh path in the temporary directory that does not exist yet.
+function M.temp_name()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
+end
+
+--- The whole of a file (raises if it cannot be read).
+function M.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 --- Run a shell command line; returns stdout, exit status, stderr.
 function M.sh(line, stdin)
   local errfile = os.tmpname()
