@@ -290,4 +290,26 @@ return {
     filter = "REGSH_USERNAME",
     tags = {fast = true},
   },
+  {
+    name = "ping-per-task",
+    why = "tasks starting together on a new client share one /v2/ ping: a rate-limited"
+      .. " registry sees one, not one per task",
+    file = "lua/regsh/registry/transport.lua",
+    from = 'return flight.run(self.flights, "base", function() return self:settle_base() end)',
+    to = "return self:settle_base()",
+    specs = {"tests/spec/registry_auth_spec.lua"},
+    filter = "50 tasks",
+    tags = {fast = true},
+  },
+  {
+    name = "token-request-per-task",
+    why = "one token request per scope is in flight: tasks that need the same scope wait"
+      .. " for its answer instead of each asking the token service",
+    file = "lua/regsh/registry/auth.lua",
+    from = "token, err, code = flight.run(self.flights, scope_key(scopes), function()",
+    to = "token, err, code = flight.run(self.flights, {}, function()",
+    specs = {"tests/spec/registry_auth_spec.lua"},
+    filter = "50 tasks",
+    tags = {fast = true},
+  },
 }

@@ -3,6 +3,7 @@
 -- first, plain HTTP only for loopback or `insecure`), the Authorization header,
 -- one retry after a 401 challenge, backoff retries on 429/5xx and dropped
 -- connections, the concurrency limit, and errors with codes and no secrets.
+local flight = require "regsh.registry.flight"
 local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
 local url = require "regsh.registry.url"
@@ -19,6 +20,7 @@ function M.new(cfg)
   local t = setmetatable({}, Transport)
   for k, v in pairs(cfg) do t[k] = v end
   t.http = t.http or require "regsh.http"
+  t.flights = {}
   return t
 end
 
@@ -168,8 +170,14 @@ end
 
 --- The base URL ("https://host:port"), settled by a GET /v2/ on first use:
 --- https first; plain HTTP when that fails at the TLS level and the host is
---- loopback or the client is `insecure`.
+--- loopback or the client is `insecure`. Tasks that start together share the
+--- one ping (and its failure).
 function Transport:base()
+  if self.base_url then return self.base_url end
+  return flight.run(self.flights, "base", function() return self:settle_base() end)
+end
+
+function Transport:settle_base()
   if self.base_url then return self.base_url end
   local schemes = {self.scheme}
   if not self.scheme then
