@@ -312,4 +312,47 @@ return {
     filter = "50 tasks",
     tags = {fast = true},
   },
+  {
+    name = "listing-pages-unbounded",
+    why = "a listing stops with ETOOBIG after max_pages pages: a registry handing out fresh"
+      .. " next links forever cannot hold a client forever",
+    file = "lua/regsh/registry/listing.lua",
+    from = "if spec.max_pages and pages >= spec.max_pages then",
+    to = "if false then",
+    specs = {"tests/spec/registry_listing_spec.lua"},
+    filter = "endless",
+    tags = {fast = true},
+  },
+  {
+    name = "listing-entries-unbounded",
+    why = "a listing stops with ETOOBIG past max_entries entries, however few pages carry them",
+    file = "lua/regsh/registry/listing.lua",
+    from = "if spec.max_entries and entries > spec.max_entries then",
+    to = "if false then",
+    specs = {"tests/spec/registry_listing_spec.lua"},
+    filter = "max_entries",
+    tags = {fast = true},
+  },
+  {
+    name = "timeout-whole-transfer",
+    why = "the client's timeout is a stall timeout (no byte for that long), not a limit on"
+      .. " the whole transfer: a slow but steady blob longer than it completes",
+    file = "lua/regsh/registry/transport.lua",
+    from = "timeout = 0, insecure = self.insecure or nil,",
+    to = "timeout = self.stall_timeout, insecure = self.insecure or nil,",
+    specs = {"tests/spec/registry_timeouts_spec.lua"},
+    filter = "slow but steady",
+    tags = {fast = true},
+  },
+  {
+    name = "deadline-ignored",
+    why = "the caller's deadline bounds a request with its retries: a stalled registry is"
+      .. " asked once and the call ends with ETIMEDOUT naming the deadline",
+    file = "lua/regsh/registry/transport.lua",
+    from = "local ends = self.deadline and self.clock() + self.deadline",
+    to = "local ends = nil",
+    specs = {"tests/spec/registry_timeouts_spec.lua"},
+    filter = "stops at the deadline",
+    tags = {fast = true},
+  },
 }
