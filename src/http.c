@@ -189,8 +189,8 @@ static int http_configure (lua_State *L) {
 
 static const char *const request_keys[] = {
   "body", "ca_file", "connect_timeout", "follow", "headers", "insecure",
-  "max_body", "method", "on_data", "output", "timeout", "url",
-  "user_agent", NULL
+  "max_body", "method", "on_data", "output", "stall_timeout", "timeout",
+  "url", "user_agent", NULL
 };
 
 /* a header name is an HTTP token; a value must not break the request */
@@ -333,6 +333,7 @@ typedef struct {
   const char *url, *method, *body, *ca_file, *output, *agent;
   size_t body_len, agent_len;
   long timeout, connect_timeout, follow;  /* ms, ms, redirects or -1 */
+  long stall_timeout;                     /* whole seconds, 0: none */
   lua_Integer max_body;                   /* -1: no limit */
   int insecure, stream;
 } RequestOptions;
@@ -352,6 +353,8 @@ static void read_request_options (lua_State *L, RequestOptions *o) {
   o->timeout = opt_millis(L, 1, "timeout", DEFAULT_TIMEOUT);
   o->connect_timeout = opt_millis(L, 1, "connect_timeout",
                                   DEFAULT_CONNECT_TIMEOUT);
+  /* curl counts a stall in whole seconds: a part of one is one more */
+  o->stall_timeout = (opt_millis(L, 1, "stall_timeout", 0) + 999) / 1000;
   o->ca_file = regsh_opt_string(L, 1, "ca_file", NULL, NULL);
   o->insecure = regsh_opt_boolean(L, 1, "insecure", 0);
   o->follow = opt_follow(L, 1);
@@ -394,6 +397,10 @@ static void setup_transfer (lua_State *L, Request *r, const RequestOptions *o) {
   curl_easy_setopt(e, CURLOPT_USERAGENT, o->agent);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout);
+  if (o->stall_timeout > 0) {  /* no byte either way for that long: give up */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->stall_timeout);
+  }
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

@@ -384,6 +384,29 @@ describe("regsh.http edge cases", function()
     assert.is_true(loop.monotonic() - t0 < 3)
   end)
 
+  it("ends a request that receives nothing for stall_timeout (ETIMEDOUT), without a whole"
+     .. " transfer limit", function()
+    local res, err, code = http.get(s.url .. "/hang", {timeout = 0, stall_timeout = 1})
+    assert.is_nil(res)
+    assert.equal("ETIMEDOUT", code, err)
+    assert.matches("/hang: ", err)
+  end)
+
+  it("lets a slow but steady body run longer than stall_timeout", function()
+    -- 6 KiB, one KiB every 0.4 s: about 2 s, with bytes never more than 0.4 s apart
+    local res = assert(http.get(s.url .. "/trickle?n=6&every=0.4", {stall_timeout = 1}))
+    assert.equal(200, res.status)
+    assert.equal(string.rep("t", 6 * 1024), res.body)
+  end)
+
+  it("checks stall_timeout before anything is sent", function()
+    for _, bad in ipairs{-1, "soon", 1e8} do
+      local ok, err = pcall(http.get, s.url .. "/echo", {stall_timeout = bad})
+      assert.is_false(ok)
+      assert.matches("stall_timeout", err)
+    end
+  end)
+
   it("refuses a user_agent that would start another header line", function()
     for _, agent in ipairs{"probe/1\r\nX-Evil: 1", "probe/1\nX-Evil: 1", "probe\0"} do
       local ok, err = pcall(http.get, s.url .. "/echo", {user_agent = agent})

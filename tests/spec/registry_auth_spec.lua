@@ -132,6 +132,29 @@ describe("registry Bearer token auth", function()
       .. " tokens for 61 calls with one scope")
   end)
 
+  it("50 tasks starting together on a new client send one /v2/ ping and one token request"
+     .. " per scope", function()
+    local w = registry.open(reg.host, {username = "alice", password = "s3cret-alice"})
+    local ma = assert(content.push_image(w, "herd/a", "v1"))
+    local mb = assert(content.push_image(w, "herd/b", "v1"))
+    ts:reset()
+    fp:clear()
+    local r = registry.open(fp.host, {username = "alice", password = "s3cret-alice",
+                                       concurrency = 50})
+    local fns = {}
+    for i = 1, 50 do
+      local repo = i % 2 == 0 and "herd/a" or "herd/b"
+      fns[i] = function() return assert(r:head(repo, "v1")).digest end
+    end
+    local results = async.gather(fns)
+    for i = 1, 50 do assert.equal(i % 2 == 0 and ma or mb, results[i]) end
+    assert.equal(1, #fp:log("^/v2/$"), "/v2/ pings from one client")
+    local stats = ts:stats()
+    assert.equal(1, stats.scopes["repository:herd/a:pull"])
+    assert.equal(1, stats.scopes["repository:herd/b:pull"])
+    assert.equal(2, stats.tokens, "tokens issued for two scopes")
+  end)
+
   it("renews a short-lived token instead of using it past expires_in", function()
     local short = servers.token_server{users = {alice = "pw"}, ttl = 2}
     local r2 = regs.start{token = short:registry_option(SERVICE)}

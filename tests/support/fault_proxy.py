@@ -40,6 +40,9 @@ A rule: {"match": "regex searched in path?query" (default ".*"),
   "hold"     forward, but send half of the body, log a "held" entry, wait
              {"seconds": S} (default 30), then send the rest (a client can be
              interrupted mid-body at a known point)
+  "throttle" forward, sending the body {"chunk": bytes} (default 16384) at a
+             time with {"interval": S} (default 0.25) seconds between: a slow
+             but steady link
   "corrupt"  forward, flipping one byte of the body (same length); with
              {"drop_headers": ["Docker-Content-Digest"]} those headers go too
   "link"     forward, rewriting the Link header to {"form": "absolute"|"relative"}}
@@ -376,7 +379,7 @@ class Handler(BaseHTTPRequestHandler):
             out_headers = [(k, self.rewrite_link(v, rule.get("form", "absolute")))
                            if k.lower() == "link" else (k, v) for k, v in out_headers]
         data = None
-        if not no_body and action in ("corrupt", "truncate", "hold"):
+        if not no_body and action in ("corrupt", "truncate", "hold", "throttle"):
             data = resp.read()
             if action == "corrupt" and data:
                 i = len(data) // 2
@@ -405,6 +408,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.record("held", status, rule["id"])
                 time.sleep(float(rule.get("seconds", 30)))
                 data = data[len(data) // 2:]
+            if action == "throttle":
+                size = int(rule.get("chunk", 16384))
+                for i in range(0, len(data), size):
+                    if i:
+                        time.sleep(float(rule.get("interval", 0.25)))
+                    self.wfile.write(data[i:i + size])
+                    self.wfile.flush()
+                data = b""
             if action == "truncate":
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
@@ -554,7 +565,7 @@ class Handler(BaseHTTPRequestHandler):
                             "<body><h1>Corporate proxy</h1><p>Please sign in.</p></body></html>\n")
             return self.send_simple(200, body, rule.get("content_type", "text/html; charset=utf-8"),
                                     rule.get("headers"))
-        if action in ("truncate", "corrupt", "link", "hold"):
+        if action in ("truncate", "corrupt", "link", "hold", "throttle"):
             return self.forward(rule)
         self.drain()
         return self.send_simple(500, json.dumps({"error": "unknown fault action " + action}))

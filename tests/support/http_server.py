@@ -11,6 +11,9 @@ http_spec.lua, serving what a registry never does (loopback only):
   ANY  /echo            200 JSON {"method", "body", "headers": [[name, value]...]}
   GET  /folded          200 with an obsolete folded (multi-line) header value
   GET  /chunked?n=N     200 with N bytes of "x" in 64 KiB chunks, no Content-Length
+  GET  /trickle?n=N&every=S
+                        200 with N chunks of 1 KiB of "t", S seconds apart (a
+                        slow but steady body), no Content-Length
   GET  /bigheader?lines=L&size=S
                         200 with L headers X-Big-<i> of S bytes each
   GET  /ahead?n=N       200 with 32 KiB of "a" and, in the same write, the
@@ -107,6 +110,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     left -= size
                 self.wfile.write(b"0\r\n\r\n")
             except OSError:  # the client stopped reading: fine
+                self.close_connection = True
+        elif url.path == "/trickle":
+            n = int(query.get("n", ["1"])[0])
+            every = float(query.get("every", ["0.1"])[0])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for i in range(n):
+                    if i:
+                        time.sleep(every)
+                    self.wfile.write(b"400\r\n%s\r\n" % (b"t" * 1024))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the client gave up: fine
                 self.close_connection = True
         elif url.path == "/bigheader":
             lines = int(query.get("lines", ["1"])[0])

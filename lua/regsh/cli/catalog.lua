@@ -14,7 +14,7 @@ return {
     cmd:option("--filter", "Regular expression (PCRE2) searched in each repository name; "
       .. "anchor it with ^ and $.")
       :argname("<regex>")
-    flags.add(cmd)
+    flags.add(cmd, {listing = true})
   end,
   run = function(args)
     local filter

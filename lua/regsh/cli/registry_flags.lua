@@ -19,17 +19,43 @@ function M.add(cmd, opts)
       "Allow plain HTTP or an unverified certificate for a non-loopback registry.")
     cmd:option("--ca-file", "PEM file of CA certificates to verify the registry with.")
       :argname("<path>")
+    cmd:option("--timeout", "Fail a request that receives nothing for this many seconds "
+      .. "(default 30).", nil, tonumber):argname("<seconds>")
+    cmd:option("--deadline", "Fail a request still unanswered after this many seconds, "
+      .. "retries included (default none).", nil, tonumber):argname("<seconds>")
   end
   if opts.dry_run then
     cmd:flag("-n --dry-run", "Print what would change and change nothing.")
   end
+  if opts.listing then
+    cmd:option("--max-pages", "Fail (ETOOBIG) past this many pages of the listing "
+      .. "(default 10000).", nil, tonumber):argname("<n>")
+    cmd:option("--max-entries", "Fail (ETOOBIG) past this many entries of the listing "
+      .. "(default 1000000).", nil, tonumber):argname("<n>")
+  end
 end
+
+-- Numeric flags: key in args, the flag, and what its value must be.
+local numeric_flags = {
+  {"max_pages", "--max-pages", "an integer >= 1",
+   function(v) return math.type(v) == "integer" and v >= 1 end},
+  {"max_entries", "--max-entries", "an integer >= 1",
+   function(v) return math.type(v) == "integer" and v >= 1 end},
+  {"timeout", "--timeout", "a number of seconds > 0", function(v) return v > 0 and v <= 1e7 end},
+  {"deadline", "--deadline", "a number of seconds > 0", function(v) return v > 0 and v <= 1e7 end},
+}
 
 --- open() options from parsed flags, or nil, usage message. The client logs
 --- through regsh.log at the level the CLI set (--verbose, --quiet, REGSH_LOG).
 function M.options(args, command)
-  local opts = {log = require("regsh.log").logger(command), insecure = args.insecure or nil, ca_file = args.ca_file,
-                dry_run = args.dry_run or nil}
+  local opts = {log = require("regsh.log").logger(command), insecure = args.insecure or nil,
+                ca_file = args.ca_file, dry_run = args.dry_run or nil,
+                max_pages = args.max_pages, max_entries = args.max_entries,
+                timeout = args.timeout, deadline = args.deadline}
+  for _, flag in ipairs(numeric_flags) do
+    local value = args[flag[1]]
+    if value ~= nil and not flag[4](value) then return nil, flag[2] .. " must be " .. flag[3] end
+  end
   local password = args.password
   if args.password_stdin then
     if password then return nil, "--password and --password-stdin exclude each other" end
@@ -85,6 +111,34 @@ function M.print(args, value, text)
     local out = text(cli.cleaned(value, redact.printable)):gsub("[^\n\t]+", redact.printable)
     if out ~= "" then io.stdout:write(out, out:sub(-1) == "\n" and "" or "\n") end
   end
+end
+
+--- A printer for a result that comes in pieces (a listing, page by page):
+--- write(items) prints an array's items at once, close() ends the output.
+--- What it prints is what M.print(args, json.array(all items), text) would;
+--- text(list) makes the lines of a list, as for M.print.
+function M.stream(args, text)
+  local cli = require "regsh.cli"
+  local json = require "regsh.json"
+  local redact = require "regsh.registry.redact"
+  local count = 0
+  local printer = {}
+  function printer.write(items)
+    for _, item in ipairs(items) do
+      if args.output == "json" then
+        local encoded = json.encode(cli.cleaned(item, redact.utf8), {pretty = true})
+        io.stdout:write(count == 0 and "[\n" or ",\n", (encoded:gsub("[^\n]+", "  %0")))
+      else
+        local line = text(cli.cleaned({item}, redact.printable)):gsub("[^\n\t]+", redact.printable)
+        io.stdout:write(line, "\n")
+      end
+      count = count + 1
+    end
+  end
+  function printer.close()
+    if args.output == "json" then io.stdout:write(count == 0 and "[]\n" or "\n]\n") end
+  end
+  return printer
 end
 
 --- The exit path of a failure: usage errors exit 2, the rest print "CODE: detail" and exit 1.

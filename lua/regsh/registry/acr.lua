@@ -51,7 +51,7 @@ end
 -- pages are arrays under `key`, each item turned into an entry by map.
 local function metadata_pager(layer, repository, collection, key, opts, map)
   opts = opts or {}
-  return mapped(listing.pager(layer.transport, {
+  return mapped(layer:pager({
     path = listing.first_path("/acr/v1/" .. repository .. "/" .. collection, layer.page_size,
       {{"orderby", opts.orderby}}),
     key = key, what = names.display(layer.host, repository), missing = "ENOTFOUND",

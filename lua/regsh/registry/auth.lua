@@ -7,6 +7,7 @@ local base64 = require "regsh.registry.base64"
 local challenge = require "regsh.registry.challenge"
 local credentials = require "regsh.registry.credentials"
 local errors = require "regsh.errors"
+local flight = require "regsh.registry.flight"
 local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
 local url = require "regsh.registry.url"
@@ -31,6 +32,7 @@ function M.new(cfg)
     scheme = nil,          -- "basic" | "bearer" once a challenge said so
     bearer = nil,          -- {realm=, service=}
     tokens = {},           -- scope key -> {value = secret, expires_at, scopes}
+    flights = {},          -- token requests in flight (flight.lua), one per scope
   }, Auth)
 end
 
@@ -230,8 +232,13 @@ function Auth:header(scopes)
   if self.scheme == "bearer" then
     local token = self:cached_token(scopes)
     if not token then
+      -- one request per scope: tasks that need it meanwhile wait for its answer
       local err, code
-      token, err, code = self:fetch_token(scopes)
+      token, err, code = flight.run(self.flights, scope_key(scopes), function()
+        local cached = self:cached_token(scopes)
+        if cached then return cached end
+        return self:fetch_token(scopes)
+      end)
       if not token then return nil, err, code end
     end
     return "Bearer " .. token.value:reveal()
@@ -278,10 +285,14 @@ function Auth:on_unauthorized(res, scopes, values)
     for _, w in ipairs(wanted) do if w == s then known = true end end
     if not known then wanted[#wanted + 1] = s end
   end
-  self.tokens[scope_key(scopes)] = nil
-  local token, err, code = self:fetch_token(wanted)
+  local key = scope_key(scopes)
+  local token, err, code = flight.run(self.flights, "challenge " .. key, function()
+    self.tokens[key] = nil
+    local fetched, fetch_err, fetch_code = self:fetch_token(wanted)
+    if fetched then self.tokens[key] = fetched end
+    return fetched, fetch_err, fetch_code
+  end)
   if not token then return nil, err, code end
-  self.tokens[scope_key(scopes)] = token
   return true
 end
 

@@ -13,11 +13,6 @@ local M = {}
 local REDIRECTS = {[301] = true, [302] = true, [303] = true, [307] = true, [308] = true}
 local MAX_REDIRECTS = 5
 
--- a transfer may take longer than an API call: one extra second per MiB
-local function transfer_timeout(transport, size)
-  return (transport.timeout or 60) + math.ceil((size or 0) / (1024 * 1024))
-end
-
 --- HEAD a blob: {digest, size} | fail (ENOTFOUND when absent).
 function M.head(layer, repository, blob_digest)
   local what = names.display(layer.host, repository, blob_digest)
@@ -34,7 +29,8 @@ end
 
 -- GET a blob, following redirects to storage (where the transport sends no
 -- credentials): the last response | fail. opts: output, on_data with
--- on_attempt, size (for the timeout).
+-- on_attempt. A big blob on a slow link takes what it takes: only a stall
+-- (the client's stall timeout) or the caller's deadline stops it.
 local function fetch(layer, repository, blob_digest, opts)
   local what = names.display(layer.host, repository, blob_digest)
   local target = "/v2/" .. repository .. "/blobs/" .. blob_digest
@@ -42,8 +38,7 @@ local function fetch(layer, repository, blob_digest, opts)
   for _ = 0, MAX_REDIRECTS do
     res, err, code = layer.transport:request({method = "GET", url = target, what = what,
       scopes = {names.scope(repository, "pull")}, output = opts.output,
-      on_data = opts.on_data, on_attempt = opts.on_attempt,
-      timeout = opts.timeout or transfer_timeout(layer.transport, opts.size)})
+      on_data = opts.on_data, on_attempt = opts.on_attempt})
     if not res then return nil, err, code end
     local location = res.headers.location
     if not (REDIRECTS[res.status] and location) then break end
@@ -115,8 +110,7 @@ local function patch(layer, location, chunk, offset, what, scopes)
   local res, err, code = layer:write({method = "PATCH", url = location, scopes = scopes,
     what = what, body = chunk, write = "upload a chunk of " .. what,
     headers = {["Content-Type"] = "application/octet-stream",
-               ["Content-Range"] = offset .. "-" .. (offset + #chunk - 1)},
-    timeout = transfer_timeout(layer.transport, #chunk)})
+               ["Content-Range"] = offset .. "-" .. (offset + #chunk - 1)}})
   if not res then return nil, err, code end
   if res.status ~= 202 then return layer.transport:status_error(res, what, "upload chunk of") end
   return next_location(res, location)
@@ -155,8 +149,7 @@ local function finish(layer, location, d, body, what, scopes)
   local res, err, code = layer:write({method = "PUT", scopes = scopes, what = what,
     url = url.add_query(location, url.query({{"digest", d}})), body = body,
     write = "finish the upload of " .. what,
-    headers = {["Content-Type"] = "application/octet-stream"},
-    timeout = transfer_timeout(layer.transport, #body)})
+    headers = {["Content-Type"] = "application/octet-stream"}})
   if not res then return nil, err, code end
   if res.status ~= 201 and res.status ~= 204 then
     return layer.transport:status_error(res, what, "finish upload of")
@@ -263,7 +256,7 @@ function M.stream(src, src_repository, dst, dst_repository, d)
   local ok, res, err, code = pcall(function()
     open()
     return fetch(src, src_repository, d.digest,
-      {on_data = on_data, on_attempt = on_attempt, size = d.size})
+      {on_data = on_data, on_attempt = on_attempt})
   end)
   if not ok then
     if res ~= upload_failed then error(res, 0) end  -- interrupted: the registry expires the session

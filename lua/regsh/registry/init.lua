@@ -30,8 +30,10 @@ M.parse_reference = ref.parse
 -- open()'s options and the Lua type each must have.
 local option_types = {
   username = "string", password = "string", insecure = "boolean", ca_file = "string",
-  timeout = "number", concurrency = "number", dry_run = "boolean", user_agent = "string",
-  page_size = "number", retries = "number", backoff = "number", acr = "boolean",
+  timeout = "number", connect_timeout = "number", deadline = "number", concurrency = "number",
+  dry_run = "boolean", user_agent = "string",
+  page_size = "number", max_pages = "number", max_entries = "number", retries = "number",
+  backoff = "number", acr = "boolean",
   log = "function", docker_config = "string", auth_file = "string", env_credentials = "boolean",
 }
 
@@ -52,10 +54,17 @@ local function check_options(opts, fname)
   if opts.password ~= nil and opts.username == nil then
     error(fname .. ": option 'password' needs 'username' too", 3)
   end
-  for _, key in ipairs({"concurrency", "page_size"}) do
+  for _, key in ipairs({"concurrency", "page_size", "max_pages", "max_entries"}) do
     local v = opts[key]
     if v ~= nil and (math.type(v) ~= "integer" or v < 1) then
       error(string.format("%s: option '%s' must be an integer >= 1", fname, key), 3)
+    end
+  end
+  for key, least in pairs({timeout = 0, connect_timeout = 0, deadline = 0.001}) do
+    local v = opts[key]
+    if v ~= nil and not (v >= least and v <= 1e7) then
+      error(string.format("%s: option '%s' must be a number of seconds %s", fname, key,
+        least == 0 and ">= 0" or "> 0"), 3)
     end
   end
   if opts.retries ~= nil and (math.type(opts.retries) ~= "integer" or opts.retries < 0) then
@@ -100,6 +109,7 @@ function M.open(host, opts)
   -- stand in for the network (transport.http) and the clock
   local self = setmetatable({
     host = wire.host, dry_run = wire.dry_run, page_size = wire.page_size,
+    max_pages = wire.max_pages, max_entries = wire.max_entries,
     concurrency = wire.concurrency, is_acr = wire.is_acr, transport = wire.transport,
   }, Client)
   layers[self] = wire

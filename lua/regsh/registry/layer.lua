@@ -33,6 +33,8 @@ function M.new(cfg)
     host = parsed.host,
     dry_run = opts.dry_run == true,
     page_size = opts.page_size,
+    max_pages = opts.max_pages or 10000,
+    max_entries = opts.max_entries or 1000000,
     concurrency = opts.concurrency or 8,
   }, Layer)
   if opts.acr ~= nil then self.is_acr = opts.acr else self.is_acr = acr.detect(parsed.host) end
@@ -49,7 +51,10 @@ function M.new(cfg)
   t = transport.new({
     host = parsed.host, api_host = parsed.api_host, scheme = parsed.scheme,
     plain_allowed = cfg.plain_allowed,
-    insecure = opts.insecure, ca_file = opts.ca_file, timeout = opts.timeout or 60,
+    insecure = opts.insecure, ca_file = opts.ca_file,
+    -- `timeout` is the stall timeout: no byte for that long fails a request
+    connect_timeout = opts.connect_timeout or 10, stall_timeout = opts.timeout or 30,
+    deadline = opts.deadline,
     user_agent = opts.user_agent,
     policy = retry.new({retries = opts.retries, backoff = opts.backoff}),
     limiter = async.semaphore(self.concurrency), auth = authenticator, log_fn = cfg.log,
@@ -403,10 +408,16 @@ local function grammatical(self, pager, noun, what, valid, field)
     log = function(level, message) self.transport:log(level, message) end})
 end
 
+--- listing.pager on this layer's transport, within its listing bounds.
+function Layer:pager(spec)
+  spec.max_pages, spec.max_entries = self.max_pages, self.max_entries
+  return listing.pager(self.transport, spec)
+end
+
 --- A pager over the catalog's repository names.
 function Layer:catalog_pager()
   local what = self.host .. " catalog"
-  return grammatical(self, listing.pager(self.transport, {
+  return grammatical(self, self:pager({
     path = listing.first_path("/v2/_catalog", self.page_size), key = "repositories",
     what = what, missing = "ENOTSUP", scopes = {names.CATALOG_SCOPE},
   }), "repository", what, ref.is_repository)
@@ -416,7 +427,7 @@ end
 function Layer:tag_pager(repository)
   if self.is_acr then return self:acr_tag_pager(repository) end
   local what = names.display(self.host, repository)
-  local pager = grammatical(self, listing.pager(self.transport, {
+  local pager = grammatical(self, self:pager({
     path = listing.first_path("/v2/" .. repository .. "/tags/list", self.page_size), key = "tags",
     what = what, missing = "ENOTFOUND", scopes = {names.scope(repository, "pull")},
   }), "tag", what, ref.is_tag)

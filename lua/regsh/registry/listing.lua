@@ -2,20 +2,29 @@
 -- ACR's _tags and _manifests). Follows the Link header to the end, absolute
 -- or relative, on the registry's own origin only (else EPROTO); `null` lists
 -- are empty; a registry that hands out the same page twice (acr-cli #221) or
--- an empty page ends the walk instead of looping.
+-- an empty page ends the walk instead of looping; a walk longer than
+-- max_pages pages or max_entries entries fails with ETOOBIG (a registry
+-- handing out fresh next pages forever cannot run it forever).
 local url = require "regsh.registry.url"
 
 local M = {}
 
 --- A pager: each call returns the next page's array of items, nil at the end,
 --- or nil, err, code. spec: path (first page, with query), key (the array's
---- field), scopes, what, missing (code for a 404: "ENOTFOUND" or "ENOTSUP").
+--- field), scopes, what, missing (code for a 404: "ENOTFOUND" or "ENOTSUP"),
+--- max_pages and max_entries (the bounds of the walk; nil: none).
 function M.pager(transport, spec)
   local next_url = spec.path
   local seen = {}
+  local pages, entries = 0, 0
   return function()
     local current = next_url
     if not current or seen[current] then return nil end
+    if spec.max_pages and pages >= spec.max_pages then
+      return transport:fail("ETOOBIG", string.format("%s: the listing has more than %d pages "
+        .. "(max_pages)", spec.what, spec.max_pages))
+    end
+    pages = pages + 1
     seen[current] = true
     local res, err, code = transport:request({method = "GET", url = current, scopes = spec.scopes,
       what = spec.what, headers = spec.headers})
@@ -30,8 +39,14 @@ function M.pager(transport, spec)
     local body
     body, err, code = transport:decode_json(res, spec.what)
     if not body then return nil, err, code end
+    res.body = nil  -- the page's text is garbage now: only its items are kept
     local items = body[spec.key]
     if type(items) ~= "table" then items = {} end  -- absent or null: nothing (more) here
+    entries = entries + #items
+    if spec.max_entries and entries > spec.max_entries then
+      return transport:fail("ETOOBIG", string.format("%s: the listing has more than %d entries "
+        .. "(max_entries)", spec.what, spec.max_entries))
+    end
     local links = url.parse_link(table.concat(transport.http.header_values(res, "link"), ", "))
     next_url = nil
     if links.next and #items > 0 then

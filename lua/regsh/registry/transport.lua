@@ -3,6 +3,7 @@
 -- first, plain HTTP only for loopback or `insecure`), the Authorization header,
 -- one retry after a 401 challenge, backoff retries on 429/5xx and dropped
 -- connections, the concurrency limit, and errors with codes and no secrets.
+local flight = require "regsh.registry.flight"
 local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
 local url = require "regsh.registry.url"
@@ -13,12 +14,15 @@ local Transport = {}
 Transport.__index = Transport
 Transport.__name = "regsh.registry.transport"
 
---- new{host, api_host, scheme, plain_allowed, insecure, ca_file, timeout,
---- user_agent, policy (retry), limiter, auth, log_fn, http}
+--- new{host, api_host, scheme, plain_allowed, insecure, ca_file,
+--- connect_timeout, stall_timeout, deadline (seconds, see send), user_agent,
+--- policy (retry), limiter, auth, log_fn, http, clock (monotonic seconds)}
 function M.new(cfg)
   local t = setmetatable({}, Transport)
   for k, v in pairs(cfg) do t[k] = v end
   t.http = t.http or require "regsh.http"
+  t.clock = t.clock or require("regsh.core.loop").monotonic
+  t.flights = {}
   return t
 end
 
@@ -36,22 +40,41 @@ function Transport:fail(code, text)
     self.auth and self.auth:secrets())), code
 end
 
---- One exchange without auth: TLS options, timeout, concurrency limit, and
+-- The fail of a request the deadline stopped: ETIMEDOUT naming the deadline.
+local function past_deadline(self, request, what, attempt, detail)
+  return self:fail("ETIMEDOUT", string.format("%s %s: the deadline of %gs passed%s (%d attempt%s)",
+    request.method, what or request.url, self.deadline, detail or "", attempt,
+    attempt == 1 and "" or "s"))
+end
+
+--- One exchange without auth: TLS options, timeouts, concurrency limit, and
 --- retries on transport errors and retryable statuses. A retryable status
 --- that outlasts the retries comes back as the response (res.attempts says how many).
+--- A request fails when it cannot connect within connect_timeout or receives
+--- nothing for stall_timeout, however long the whole transfer takes; with a
+--- deadline, the exchange with its retries and waits ends after that many
+--- seconds (ETIMEDOUT), and no retry starts that could not finish in time.
 function Transport:send(req, what)
   local request = {
     method = req.method or "GET", url = req.url, headers = req.headers, body = req.body,
-    timeout = req.timeout or self.timeout, insecure = self.insecure or nil,
+    connect_timeout = self.connect_timeout, stall_timeout = self.stall_timeout,
+    timeout = 0, insecure = self.insecure or nil,
     ca_file = self.ca_file, user_agent = self.user_agent, output = req.output,
     max_body = req.max_body, follow = false, on_data = req.on_data,
   }
+  local ends = self.deadline and self.clock() + self.deadline
   local attempt = 0
   while true do
     attempt = attempt + 1
+    if ends then
+      local left = ends - self.clock()
+      if left <= 0 then return past_deadline(self, request, what, attempt - 1) end
+      request.timeout = math.max(left, 0.001)  -- 0 would be no limit at all
+    end
     -- a body streamed to on_data starts again with each attempt
     if req.on_attempt then req.on_attempt() end
     local res, err, code = self.limiter:run(self.http.request, request)
+    local delay
     if res then
       res.attempts = attempt
       self:log("debug", string.format("%s %s -> %d (%.3fs)", request.method, request.url,
@@ -59,25 +82,32 @@ function Transport:send(req, what)
       if not (self.policy:retryable(res.status) and self.policy:allows(attempt)) then
         return res
       end
-      local delay = self.policy:delay(attempt, res.headers["retry-after"])
+      delay = self.policy:delay(attempt, res.headers["retry-after"])
+      -- no time left for another attempt: the last answer is the answer
+      if ends and self.clock() + delay >= ends then return res end
       self:log("warn", string.format("%s %s: HTTP %d, retrying in %.1fs (attempt %d of %d)",
         request.method, what or request.url, res.status, delay, attempt + 1,
         self.policy.retries + 1))
-      if delay > 0 then self.policy.sleep(delay) end
     else
       code = code or "EHTTP"
       self:log("debug", string.format("%s %s -> %s", request.method, request.url, tostring(err)))
+      local detail = tostring(err):gsub("^[%u%d]+: ", "")
+      if code == "ETIMEDOUT" and ends and self.clock() >= ends - 0.05 then
+        return past_deadline(self, request, what, attempt, ": " .. detail)
+      end
       if not (self.policy:retryable(code) and self.policy:allows(attempt)) then
-        local detail = tostring(err):gsub("^[%u%d]+: ", "")
         if attempt > 1 then detail = detail .. string.format(" (after %d attempts)", attempt) end
         return self:fail(code,
           string.format("%s %s: %s", request.method, what or request.url, detail))
       end
-      local delay = self.policy:delay(attempt)
+      delay = self.policy:delay(attempt)
+      if ends and self.clock() + delay >= ends then
+        return past_deadline(self, request, what, attempt, ": " .. detail)
+      end
       self:log("warn", string.format("%s %s: %s, retrying in %.1fs (attempt %d of %d)",
         request.method, what or request.url, code, delay, attempt + 1, self.policy.retries + 1))
-      if delay > 0 then self.policy.sleep(delay) end
     end
+    if delay > 0 then self.policy.sleep(delay) end
   end
 end
 
@@ -168,8 +198,14 @@ end
 
 --- The base URL ("https://host:port"), settled by a GET /v2/ on first use:
 --- https first; plain HTTP when that fails at the TLS level and the host is
---- loopback or the client is `insecure`.
+--- loopback or the client is `insecure`. Tasks that start together share the
+--- one ping (and its failure).
 function Transport:base()
+  if self.base_url then return self.base_url end
+  return flight.run(self.flights, "base", function() return self:settle_base() end)
+end
+
+function Transport:settle_base()
   if self.base_url then return self.base_url end
   local schemes = {self.scheme}
   if not self.scheme then
@@ -202,7 +238,7 @@ end
 --- A request to the registry. spec: method, path (under the base URL) or url,
 --- headers, body, scopes (token scopes), what (names the object in messages),
 --- write (the description of a write, which only layer:write, past the
---- dry-run gate, sends), output, max_body, timeout, on_data (the body to a
+--- dry-run gate, sends), output, max_body, on_data (the body to a
 --- callback) with on_attempt (called before every attempt, so the callback's
 --- receiver can start over). Returns the response for
 --- any status but 401/403 (EAUTH/EDENIED), or nil, err, code.
@@ -230,7 +266,7 @@ function Transport:request(spec)
     local res
     res, err, code = self:send({method = spec.method, url = target, headers = headers,
       body = spec.body, output = spec.output, max_body = spec.max_body,
-      timeout = spec.timeout, on_data = spec.on_data, on_attempt = spec.on_attempt}, what)
+      on_data = spec.on_data, on_attempt = spec.on_attempt}, what)
     if not res then return nil, err, code end
     if res.status == 401 and same_origin and not challenged then
       challenged = true
