@@ -65,7 +65,7 @@ describe("copy between registries", function()
     assert.equal(0, status, err)
     local digest, peak_kb = out:match("^(%S+)%s+(%d+)")
     assert.is_truthy(peak_kb, out)
-    assert.is_true(tonumber(peak_kb) < 60 * 1024,
+    assert.is_true(cmd.sanitized or tonumber(peak_kb) < 60 * 1024,
       string.format("peak RSS %d kB copying a %d MB layer", peak_kb, LAYER_MB))
     local dst = assert(registry.open(b.host, {log = function() end}))
     assert.equal(digest, assert(dst:head("copy/app", "v1")).digest)

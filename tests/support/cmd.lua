@@ -4,6 +4,17 @@ local M = {}
 
 M.bin = require "support.bin_path"
 
+-- Whether the binary under test (this process) is an ASan build: its shadow
+-- memory and quarantine inflate RSS, so memory bounds are checked in the
+-- release build only (scripts/test runs both).
+M.sanitized = (function()
+  local f = io.open("/proc/self/maps")
+  if not f then return false end
+  local maps = f:read("a")
+  f:close()
+  return maps:find("libasan", 1, true) ~= nil
+end)()
+
 function M.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
