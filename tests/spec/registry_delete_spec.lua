@@ -8,7 +8,6 @@
 local cjson = require "cjson"
 local registry = require "regsh.registry"
 local servers = require "support.servers"
-local regs = require "support.registry"
 local content = require "support.content"
 local cmd = require "support.cmd"
 
@@ -18,15 +17,11 @@ describe("registry deletes", function()
   local reg, fp, client
 
   setup(function()
-    reg = regs.start{}
-    fp = servers.fault_proxy(reg.url)
+    reg, fp = servers.proxied_registry{}
     client = assert(registry.open(reg.host, {log = function() end}))
   end)
 
-  teardown(function()
-    servers.stop(fp)
-    regs.stop(reg)
-  end)
+  teardown(function() servers.stop_all(fp, reg) end)
 
   before_each(function() fp:clear() end)
 
