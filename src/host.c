@@ -282,6 +282,7 @@ static int setup (lua_State *L) {
   preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
   preload_shared(L, "regsh.core.digest", "digest");
   preload_shared(L, "regsh.core.http", "http");
+  preload_shared(L, "regsh.core.store", "store");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);
   regsh_loop_of(L);  /* made now, so that it owns the signals from the start */
