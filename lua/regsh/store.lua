@@ -51,6 +51,22 @@ CREATE TABLE runs (
 CREATE INDEX runs_by_kind ON runs (kind, id);
 PRAGMA user_version = 1;
 ]],
+  -- 2: the purge journal: the deletes a purge is about to make in one
+  -- repository, each row removed once done, so that the next run finishes
+  -- what a killed one left (regsh.purge.journal). An untag row keeps the
+  -- digest its tag pointed at: it is finished only if the tag still does.
+  [[
+CREATE TABLE purge_journal (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  op TEXT NOT NULL,        -- "untag" or "delete"
+  target TEXT NOT NULL,    -- the tag (untag) or the digest (delete)
+  digest TEXT NOT NULL,    -- the digest the tag pointed at, or the digest deleted
+  added INTEGER NOT NULL,
+  PRIMARY KEY (registry, repository, op, target)
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
+]],
 }
 
 --- The schema version this regsh writes (the number of migrations).

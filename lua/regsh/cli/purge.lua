@@ -183,13 +183,7 @@ return {
     if not args.dry_run then
       local tick, finish = progress(tags > 0 and (totals.manifests + tags) or totals.manifests)
       local result = plan:apply({concurrency = concurrency, max_deletes = args.max_deletes,
-        on_done = function(a, ok, message)
-          tick()
-          if not ok and not json then
-            io.stderr:write("regsh purge: ", require("regsh.registry.redact").printable(message),
-              "\n")
-          end
-        end})
+        on_done = function() tick() end})
       finish()
       tags, manifests = result.tags, result.manifests
       for _, f in ipairs(result.failed) do

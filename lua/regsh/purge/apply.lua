@@ -6,6 +6,7 @@
 -- are written to the store's journal, so a run killed half way is finished
 -- by the next one; a delete of something already gone counts as done.
 local async = require "regsh.async"
+local journal_mod = require "regsh.purge.journal"
 
 local M = {}
 
@@ -13,6 +14,12 @@ local M = {}
 local FATAL = {EAUTH = true, EDENIED = true}
 
 local function run_action(reg, action)
+  if action.locked and reg.is_acr then
+    -- --include-locked: acr purge unlocks first, and tries the delete even
+    -- when the unlock fails (the delete then says why)
+    reg:lock(action.repository, action.tag or action.digest,
+      {deleteEnabled = true, writeEnabled = true})
+  end
   if action.op == "untag" then
     return reg:untag(action.repository, action.tag)
   end
@@ -27,8 +34,15 @@ function M.repository(reg, rplan, ctx)
   local actions = rplan.actions
   if #actions == 0 then return 0 end
   local store, journal = ctx.store, nil
-  if store and store.journal_put then
-    journal = store:journal_put(ctx.registry, rplan.repository, actions)
+  if store then
+    -- this plan replaces whatever an earlier run left (it took that in)
+    journal_mod.clear(store, ctx.registry, rplan.repository)
+    local err
+    journal, err = journal_mod.put(store, ctx.registry, rplan.repository, actions)
+    if not journal then
+      rplan.failure = err
+      return 0
+    end
   end
   local waves, order = {}, {}
   for _, a in ipairs(actions) do
@@ -48,7 +62,7 @@ function M.repository(reg, rplan, ctx)
       done = done + 1
       a.done = true
       if a.op == "delete" then deleted[#deleted + 1] = a.digest end
-      if journal then store:journal_done(journal, a) end
+      if journal then journal_mod.done(journal, a) end
     else
       a.failed = err
       if code == "ENOTSUP" and done == 0 then
@@ -88,7 +102,7 @@ function M.repository(reg, rplan, ctx)
   if journal and not rplan.failure and not ctx.stop.reason then
     local left = false
     for _, a in ipairs(actions) do if not a.done then left = true break end end
-    if not left then store:journal_clear(journal) end
+    if not left then journal_mod.clear(store, ctx.registry, rplan.repository) end
   end
   return done
 end

@@ -6,6 +6,7 @@
 local apply = require "regsh.purge.apply"
 local async = require "regsh.async"
 local inventory = require "regsh.purge.inventory"
+local journal = require "regsh.purge.journal"
 local planner = require "regsh.purge.plan"
 local policy_mod = require "regsh.purge.policy"
 local report = require "regsh.purge.report"
@@ -137,7 +138,9 @@ function M.plan(reg, spec, opts)
       local selection
       selection, err, c = policy_mod.select(policy, repo, params)
       if not selection then stop = stop or {err, c}; return end
-      local pending = store.journal and store:journal(reg.host, name) or nil
+      local pending
+      pending, err, c = journal.pending(store, reg.host, name)
+      if not pending then stop = stop or {err, c}; return end
       local rplan = planner.repo(repo, selection, {include_locked = opts.include_locked,
         keep_orphan_referrers = opts.keep_orphan_referrers, pending = pending})
       self.repositories[i] = rplan

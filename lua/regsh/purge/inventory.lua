@@ -5,27 +5,18 @@
 -- One repository at a time, so memory follows the largest repository.
 local async = require "regsh.async"
 local manifest = require "regsh.registry.manifest"
-local repo_from = require("regsh.purge.synthetic").repo_from
+local synthetic = require "regsh.purge.synthetic"
 local time = require "regsh.time"
 
 local M = {}
 
--- sha256-<64 hex> (the OCI fallback tag of a subject) and cosign's
--- sha256-<64 hex>.sig/.att/.sbom: tags that belong to the subject they name.
-local REFERRER_SUFFIXES = {[""] = true, [".sig"] = true, [".att"] = true, [".sbom"] = true}
-
 --- The subject digest a referrer-schema tag names, or nil for an ordinary tag.
-function M.referrer_tag_subject(name)
-  local hex, suffix = name:match("^sha256%-(%x+)(.*)$")
-  if hex and #hex == 64 and not hex:find("%u") and REFERRER_SUFFIXES[suffix] then
-    return "sha256:" .. hex
-  end
-  return nil
-end
+M.referrer_tag_subject = synthetic.referrer_tag_subject
 
 local function epoch(s)
   if type(s) ~= "string" then return nil end
-  return (time.parse_rfc3339(s))
+  local t = time.parse_rfc3339(s)
+  return t and math.floor(t)
 end
 
 local IMAGE_CONFIGS = {[manifest.OCI_CONFIG] = true, [manifest.DOCKER_CONFIG] = true}
@@ -231,16 +222,27 @@ function M.gather(reg, name, opts)
       digest = digest, media_type = f.media_type or listed.media_type, size = f.size or listed.size,
       created = f.created, updated = epoch(listed.updated), first_seen = first_seen[digest],
       locked = listed.locked == true, platforms = f.platforms, children = f.children,
-      subject = f.subject, artifact_type = f.artifact_type, throwaway = g.throwaways[digest],
+      subject = f.subject, artifact_type = f.artifact_type,
     }
   end
-  local tag_records = {}
+  local by_digest = {}
+  for _, r in ipairs(records) do by_digest[r.digest] = r end
+  local tag_records, throwaway_tags = {}, {}
   for i, t in ipairs(tags) do
     tag_records[i] = {name = t.name, digest = t.digest, updated = epoch(t.updated),
-                      locked = t.locked == true, subject = M.referrer_tag_subject(t.name)}
+                      locked = t.locked == true}
+    -- what a referrer-schema tag points at refers to the subject the tag names
+    -- (cosign's signatures carry no subject field of their own)
+    local subject = M.referrer_tag_subject(t.name)
+    local r = by_digest[t.digest]
+    if subject and r and not r.subject and subject ~= r.digest then r.subject = subject end
+    if g.throwaways[t.digest] then throwaway_tags[#throwaway_tags + 1] = t.name end
   end
-  return repo_from({registry = g.registry, name = name, now = opts.now,
+  local repo = synthetic.repo_from({registry = g.registry, name = name, now = opts.now,
     age_source = opts.age_source, tags = tag_records, manifests = records})
+  table.sort(throwaway_tags)
+  repo._throwaway_tags = throwaway_tags
+  return repo
 end
 
 return M

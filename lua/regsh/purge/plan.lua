@@ -54,10 +54,13 @@ function M.repo(repo, selection, opts)
   end
   for _, m in ipairs(selection.manifests or {}) do select_manifest(m) end
   local pending = opts.pending or {}
-  for _, name in ipairs(pending.tags or {}) do
-    local t = repo:tag(name)
-    if t and not t.subject and not selected_tags[name] and not (t.locked and not opts.include_locked) then
-      selected_tags[name] = "left by an interrupted run"
+  for _, u in ipairs(pending.untags or {}) do
+    -- only while the tag still points where it did: a tag pushed again since
+    -- is a new tag the old plan never chose
+    local t = repo:tag(u.tag)
+    if t and t.digest == u.digest and not t.subject and not selected_tags[u.tag]
+       and not (t.locked and not opts.include_locked) then
+      selected_tags[u.tag] = "left by an interrupted run"
     end
   end
   for _, digest in ipairs(pending.manifests or {}) do
@@ -178,7 +181,7 @@ function M.repo(repo, selection, opts)
     local t = repo:tag(name)
     actions[#actions + 1] = {op = "untag", repository = repo.name, tag = name, digest = t.digest,
       wave = 0, reason = selected_tags[name] or "finish an interrupted untag",
-      time = t.time, time_source = t.time_source}
+      time = t.time, time_source = t.time_source, locked = t.locked}
   end
   local doomed_list = {}
   for digest in pairs(doomed) do doomed_list[#doomed_list + 1] = digest end
@@ -200,10 +203,15 @@ function M.repo(repo, selection, opts)
     for _, name in ipairs(m.tags) do
       table.insert(repo:tag(name).subject and referrer_tags or ordinary, name)
     end
+    -- a manifest that goes because its tags go is explained by its tags
+    local why = doomed[digest]
+    if ordinary[1] and selected_tags[ordinary[1]] then
+      why = selected_tags[ordinary[1]]
+    end
     actions[#actions + 1] = {op = "delete", repository = repo.name, digest = digest,
       tags = ordinary, referrer_tags = referrer_tags, wave = depth[digest] + 1,
-      reason = doomed[digest], subject = subject, media_type = m.media_type, time = m.time,
-      time_source = m.time_source}
+      reason = why, subject = subject, media_type = m.media_type, time = m.time,
+      time_source = m.time_source, locked = m.locked}
     manifest_count = manifest_count + 1
     tag_count = tag_count + #ordinary
   end

@@ -2,6 +2,7 @@
 -- the reason it was chosen, and per safety-rule keep, why) and as JSON for
 -- programs. Names come from a registry: every one is escaped before it
 -- reaches a terminal.
+local json = require "regsh.json"
 local redact = require "regsh.registry.redact"
 local time = require "regsh.time"
 
@@ -58,16 +59,17 @@ end
 
 --- The plan as plain tables (what json() encodes).
 function M.data(plan)
-  local repos = {}
+  local repos = json.array()
   for i, r in ipairs(plan.repositories) do
-    local actions = {}
+    local actions = json.array()
     for j, a in ipairs(r.actions) do
-      actions[j] = {op = a.op, tag = a.tag, digest = a.digest, tags = a.tags, reason = a.reason,
+      actions[j] = {op = a.op, tag = a.tag, digest = a.digest, reason = a.reason,
+        tags = a.tags and json.array(table.move(a.tags, 1, #a.tags, 1, {})) or nil,
         wave = a.wave, time = a.time and time.format_rfc3339(a.time) or nil,
         time_source = a.time_source, subject = a.subject,
         done = a.done, failed = a.failed, skipped = a.skipped}
     end
-    local kept = {}
+    local kept = json.array()
     for j, k in ipairs(r.kept) do
       kept[j] = {kind = k.kind, tag = k.name, digest = k.digest, reason = k.reason}
     end
@@ -76,12 +78,13 @@ function M.data(plan)
   end
   local t = plan:totals()
   return {registry = plan.registry, policy = plan.policy, dry_run = plan.dry_run,
-          now = time.format_rfc3339(plan.now), repositories = repos, errors = plan.errors,
+          now = time.format_rfc3339(plan.now), repositories = repos,
+          errors = json.array(plan.errors),
           totals = t}
 end
 
 function M.json(plan)
-  return require("regsh.json").encode(M.data(plan), {pretty = true})
+  return json.encode(M.data(plan), {pretty = true})
 end
 
 return M
