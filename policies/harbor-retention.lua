@@ -103,7 +103,8 @@ local function selector(s, where, decorations, fail)
   if type(extras) == "string" and extras ~= "" then
     extras = regsh.json.decode(extras) or fail(where .. ".extras is not JSON")
   end
-  local untagged = type(extras) == "table" and extras.untagged
+  local untagged = nil
+  if type(extras) == "table" then untagged = extras.untagged end
   if untagged == nil or untagged == regsh.json.null then untagged = s.decoration == "matches" end
   return {re = re, excludes = s.decoration == "excludes" or s.decoration == "repoExcludes",
           untagged = untagged == true}
