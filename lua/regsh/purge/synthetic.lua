@@ -225,7 +225,8 @@ end
 --- manifests = {{digest, media_type?, children?, subject?, created?, time?, ...}}} -> repo.
 --- Defaults: a manifest record for every digest a tag names or an index lists
 --- that has none; media_type an OCI image manifest (an OCI index when it has
---- children); `time` on a record is shorthand for `created`; registry
+--- children); `time` on a record is shorthand for `created`, and a manifest
+--- with no time of its own is as old as its newest tag; registry
 --- "127.0.0.1:5000", name "app", now 1700000000.
 function M.synthetic(spec)
   spec = spec or {}
@@ -246,13 +247,20 @@ function M.synthetic(spec)
       if not known[child] then add({digest = child}) end
     end
   end
-  local tags = {}
+  local tags, tag_time = {}, {}
   for _, r in ipairs(spec.tags or {}) do
     local copy = {}
     for k, v in pairs(r) do copy[k] = v end
     if copy.created == nil then copy.created = copy.time end
     if copy.digest and not known[copy.digest] then add({digest = copy.digest}) end
+    if copy.created and (tag_time[copy.digest] or copy.created - 1) < copy.created then
+      tag_time[copy.digest] = copy.created
+    end
     tags[#tags + 1] = copy
+  end
+  -- a manifest without a time of its own gets its newest tag's
+  for _, m in ipairs(manifests) do
+    if m.created == nil then m.created = tag_time[m.digest] end
   end
   return M.repo_from({
     registry = spec.registry or "127.0.0.1:5000", name = spec.name or "app",
