@@ -146,11 +146,15 @@ return {
     local cutoff = params.ago ~= "" and age(params, "--ago") or 0
     local chosen = regsh.list({}, repo.now)
     local kept_anyway = {}
-    for _, t in ipairs(repo.tags:sort_by_time():first(params.keep_newest)) do
-      kept_anyway[t.name] = true
+    if params.keep_newest > 0 then
+      for _, t in ipairs(repo.tags:sort_by_time():first(params.keep_newest)) do
+        kept_anyway[t.name] = true
+      end
     end
-    for _, t in ipairs(repo.tags:sort_by_semver():first(params.keep_semver)) do
-      if regsh.semver.parse(t.name) then kept_anyway[t.name] = true end
+    if params.keep_semver > 0 then
+      for _, t in ipairs(repo.tags:sort_by_semver():first(params.keep_semver)) do
+        if regsh.semver.parse(t.name) then kept_anyway[t.name] = true end
+      end
     end
     if not params.untagged_only then
       local filters = filters_of(params, repo.name)

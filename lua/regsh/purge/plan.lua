@@ -183,13 +183,21 @@ function M.repo(repo, selection, opts)
       wave = 0, reason = selected_tags[name] or "finish an interrupted untag",
       time = t.time, time_source = t.time_source, locked = t.locked}
   end
+  -- by depth, then digest: buckets sorted by plain string order (a sort
+  -- without a Lua comparator is several times faster on large plans)
+  local buckets, deepest = {}, 0
+  for digest in pairs(doomed) do
+    local d = depth_of(digest, 0)
+    buckets[d] = buckets[d] or {}
+    table.insert(buckets[d], digest)
+    if d > deepest then deepest = d end
+  end
   local doomed_list = {}
-  for digest in pairs(doomed) do doomed_list[#doomed_list + 1] = digest end
-  for _, digest in ipairs(doomed_list) do depth_of(digest, 0) end
-  table.sort(doomed_list, function(a, b)
-    if depth[a] ~= depth[b] then return depth[a] < depth[b] end
-    return a < b
-  end)
+  for d = 0, deepest do
+    local bucket = buckets[d] or {}
+    table.sort(bucket)
+    table.move(bucket, 1, #bucket, #doomed_list + 1, doomed_list)
+  end
   local tag_count, manifest_count = #untag_names, 0
   for _, digest in ipairs(doomed_list) do
     local m = repo:manifest(digest)
