@@ -2,8 +2,9 @@
 -- --ago 10d --keep 2` does), dry run unless --apply is given:
 --   regsh scripts/examples/autopurge.lua HOST [--apply]
 -- Deleting a digest removes every tag on it, so a digest that a kept tag
--- also points at is never deleted; the tag is untagged where the registry
--- supports tag deletion, and reported otherwise.
+-- also points at is never deleted; the tag alone is untagged (on
+-- distribution 2.8 by a throwaway manifest), and reported where the registry
+-- refuses deletes.
 local policy = {
   repositories = "^app/",   -- Lua pattern on repository names
   tags = "^dev%-",          -- Lua pattern on tag names
