@@ -704,4 +704,47 @@ return {
     filter = "unique per call",
     tags = {fast = true},
   },
+  {
+    name = "purge-list-older-than-boundary",
+    why = "List:older_than keeps entries strictly older than now - age: an entry exactly"
+      .. " `age` old is not older than it",
+    file = "lua/regsh/purge/list.lua",
+    from = "return e.time ~= nil and e.time < cutoff",
+    to = "return e.time ~= nil and e.time <= cutoff",
+    specs = {"tests/spec/purge_list_spec.lua"},
+    filter = "older_than",
+    tags = {fast = true},
+  },
+  {
+    name = "purge-list-sort-tie-order",
+    why = "sort_by_time breaks ties by name/digest ascending, so a plan is the same on every run",
+    file = "lua/regsh/purge/list.lua",
+    from = "return key(a) < key(b)",
+    to = "return key(a) > key(b)",
+    specs = {"tests/spec/purge_list_spec.lua"},
+    filter = "sort_by_time",
+    tags = {fast = true},
+  },
+  {
+    name = "purge-ecr-one-rule-per-image",
+    why = "an ECR lifecycle rule never considers an image an earlier rule's tag selection"
+      .. " matched: each image is expired by at most one rule",
+    file = "policies/ecr-lifecycle.lua",
+    from = "for _, m in ipairs(candidates) do claimed[m.digest] = true end",
+    to = "",
+    specs = {"tests/spec/purge_policies_spec.lua"},
+    filter = "earlier rule",
+    tags = {fast = true},
+  },
+  {
+    name = "purge-harbor-any-tag-retains",
+    why = "Harbor retention keeps an artifact, with all its tags, when any one of its tags"
+      .. " is retained",
+    file = "policies/harbor-retention.lua",
+    from = "return selected > 0",
+    to = "return selected == #tags",
+    specs = {"tests/spec/purge_policies_spec.lua"},
+    filter = "any retained tag",
+    tags = {fast = true},
+  },
 }
