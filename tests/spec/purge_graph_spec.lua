@@ -17,7 +17,7 @@ local regs = require "support.registry"
 local cmd = require "support.cmd"
 local P = require "support.purge"
 
-local HOUR, DAY = P.HOUR, P.DAY
+local DAY = P.DAY
 local OLD = 20 * DAY
 
 local function quiet() end
@@ -84,6 +84,7 @@ describe("purge on a real registry's graph", function()
     _, status, err = run({"--filter", "g2b/app2:dev", "--ago", "10d", "--untagged"})
     assert.equal(0, status, err)
     expect("g2b/app2", {"dev-new"}, {old})
+    assert.equal(new, assert(reg:head("g2b/app2", "dev-new")).digest)
   end)
 
   describe("a signed image", function()
