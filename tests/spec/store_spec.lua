@@ -206,10 +206,10 @@ describe("regsh.store", function()
 local store = require "regsh.store"
 local dir, me, other = ...
 local function exists(p) return regsh.fs.stat(p) ~= nil end
-local st = assert(store.open(dir .. "/shared/state.db"))
 assert(regsh.fs.write_atomic(dir .. "/" .. me, ""))
--- whoever takes the write lock first holds it until the other has opened
--- the store too, so the other meets a locked database
+local st = assert(store.open(dir .. "/shared/state.db"))
+-- whoever takes the write lock first holds it until the other has started,
+-- so the other meets a locked database (in its open or its first write)
 assert(st:transaction(function()
   assert(st:run_begin("writer", {me = me}))
   for _ = 1, 3000 do  -- a bound, not a timing: the other may have died
