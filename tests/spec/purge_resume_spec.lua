@@ -4,7 +4,6 @@
 -- on its digest, no throwaway manifest of an interrupted untag left. The
 -- journal finishes what a killed run left, but not a tag pushed again since.
 local servers = require "support.servers"
-local regs = require "support.registry"
 local images = require "support.images"
 local cmd = require "support.cmd"
 local purge = require "support.purge"
