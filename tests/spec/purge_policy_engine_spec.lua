@@ -245,4 +245,58 @@ return {
       "--policy", path, "--dry-run"})
     assert.is_not.equal(0, status, out)
   end)
+
+  -- last: it deletes for real
+  describe("regsh.purge.plan from a script", function()
+    local engine = require "regsh.purge"
+    local registry = require "regsh.registry"
+    local flags = {filter = {"app/api:^dev-"}, ago = "10d", untagged = true}
+
+    it("prints itself: summary, table, json", function()
+      local store = assert(require("regsh.store").open(cmd.temp_name()))
+      local plan = assert(engine.plan(assert(registry.open(fp.host)), flags, {store = store}))
+      assert.equal("2 tags and 2 manifests to delete in 1 repositories", plan:summary())
+      assert.equal(plan:summary(), tostring(plan))
+      assert.matches("^app/api: 2 tags and 2 manifests to delete\n  delete  app/api@sha256:%x+ "
+        .. "%(dev%-[78]%)", plan:table())
+      local data = require("cjson").decode(plan:json())
+      assert.same({"delete app/api (dev-7)", "delete app/api (dev-8)"}, actions(data))
+      assert.equal(2, data.totals.manifests)
+      -- a policy table works the same way
+      local own = assert(engine.plan(assert(registry.open(fp.host)),
+        {select = function(repo) return repo.tags:match("^dev-9$") end},
+        {store = store, repositories = {"app/api"}}))
+      assert.same({"untag app/api:dev-9"}, actions(own:data()))
+      store:close()
+    end)
+
+    it("refuses to apply a plan made with a dry-run client", function()
+      local store = assert(require("regsh.store").open(cmd.temp_name()))
+      local plan = assert(engine.plan(assert(registry.open(fp.host, {dry_run = true})), flags,
+        {store = store}))
+      assert.equal(2, plan:totals().manifests)
+      local before = purge.snapshot(reg)
+      local result, err, code = plan:apply{concurrency = 2}
+      assert.is_nil(result)
+      assert.equal("EDRYRUN", code)
+      assert.matches("^EDRYRUN: ", err)
+      assert.same(before, purge.snapshot(reg))
+      store:close()
+    end)
+
+    it("applies itself", function()
+      local store = assert(require("regsh.store").open(cmd.temp_name()))
+      local plan = assert(engine.plan(assert(registry.open(fp.host)), flags, {store = store}))
+      local before = purge.snapshot(reg)
+      local expected = purge.expected(before, require("cjson").decode(plan:json()))
+      local done = {}
+      local result = assert(plan:apply{concurrency = 2,
+        on_done = function(a, ok) done[#done + 1] = ok and a.digest end})
+      assert.same({tags = 2, manifests = 2, failed = {}, deferred = 0}, result)
+      assert.equal(2, #done)
+      assert.same(expected, purge.snapshot(reg))
+      assert.is_nil(purge.snapshot(reg).tags["app/api:dev-7"])
+      store:close()
+    end)
+  end)
 end)
