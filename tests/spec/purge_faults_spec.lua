@@ -116,4 +116,47 @@ describe("regsh purge under injected faults", function()
     assert.equal(0, status, err .. out)
     assert.same(planned, purge.snapshot(reg))
   end)
+
+  it("leaves an index's children alone when the index's wave failed", function()
+    local repo = "wave/x"
+    local m = images.seed_tags(reg.url, repo, 2, 2, "t")
+    local mt = "application/vnd.oci.image.manifest.v1+json"
+    local entries = {}
+    for i, d in ipairs(m) do
+      local body = cmd.sh("curl -sSf -H " .. cmd.quote("Accept: " .. mt) .. " "
+        .. cmd.quote(reg.url .. "/v2/" .. repo .. "/manifests/" .. d))
+      entries[i] = string.format('{"mediaType":"%s","digest":"%s","size":%d,'
+        .. '"platform":{"architecture":"%s","os":"linux"}}', mt, d, #body,
+        i == 1 and "amd64" or "arm64")
+    end
+    local index = cmd.temp_file('{"schemaVersion":2,"mediaType":'
+      .. '"application/vnd.oci.image.index.v1+json","manifests":[' .. table.concat(entries, ",")
+      .. ']}')
+    local _, put = cmd.sh("curl -sSf -o /dev/null -X PUT -H 'Content-Type: "
+      .. "application/vnd.oci.image.index.v1+json' --data-binary @" .. cmd.quote(index) .. " "
+      .. cmd.quote(reg.url .. "/v2/" .. repo .. "/manifests/idx"))
+    os.remove(index)
+    assert.equal(0, put)
+    local state = cmd.temp_name()
+    local args = args_for("wave/x:.*", state)
+    local before = purge.snapshot(reg)
+    local plan = purge.plan(args)
+    local waves = {}
+    for _, a in ipairs(plan.repositories[1].actions) do
+      waves[a.wave] = (waves[a.wave] or 0) + 1
+    end
+    assert.same({1, 2}, waves)   -- the index, then its two children
+    local idx = before.tags[repo .. ":idx"]
+    fp:clear()
+    fp:add{action = "status", status = 500, match = "/manifests/" .. idx, method = "DELETE",
+           times = -1}
+    local out, status, err = cmd.regsh({"purge", table.unpack(args)})
+    assert.is_not.equal(0, status, out)
+    assert.matches("wave/x", err)
+    -- the index could not go, so its children stayed: nothing changed
+    assert.same(before, purge.snapshot(reg))
+    for _, e in ipairs(fp:log()) do
+      if e.method == "DELETE" then assert.matches(idx, e.path, 1, true) end
+    end
+  end)
 end)
