@@ -733,14 +733,4 @@ return {
     specs = {"tests/spec/purge_resume_spec.lua"},
     filter = "still points where it did",
   },
-  {
-    name = "purge-failed-wave-continues",
-    why = "a wave that fails leaves later waves (children, subjects) alone: what could not"
-      .. " be deleted still needs them",
-    file = "lua/regsh/purge/apply.lua",
-    from = "if rplan.failure or ctx.stop.reason then break end",
-    to = "if ctx.stop.reason then break end",
-    specs = {"tests/spec/purge_faults_spec.lua"},
-    filter = "wave failed",
-  },
 }

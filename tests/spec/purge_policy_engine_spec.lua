@@ -124,13 +124,14 @@ describe("purge policies through the engine", function()
     local function refused(path, ...)
       local before = purge.snapshot(reg)
       fp:clear()
-      local words = {"timeout", "120", cmd.bin, "purge", "--registry", fp.host, "--state", state,
-        "--policy", path, ...}
+      -- SIGKILL: regsh defers SIGTERM while a policy's own hook runs
+      local words = {"timeout", "-s", "KILL", "120", cmd.bin, "purge", "--registry", fp.host,
+        "--state", state, "--policy", path, ...}
       for i, w in ipairs(words) do words[i] = cmd.quote(w) end
       -- timeout: a safety net so that a policy never stopped fails, not hangs
       local out, status, err = cmd.sh(table.concat(words, " "))
       assert.is_not.equal(0, status, out)
-      assert.is_not.equal(124, status, "regsh purge did not stop the policy")
+      assert.is_not.equal(137, status, "regsh purge did not stop the policy")
       local lines = {}
       for line in err:gmatch("[^\n]+") do
         -- a usage error's hint is no second error
