@@ -854,4 +854,33 @@ return {
     filter = "gone before its GET",
     tags = {fast = true},
   },
+  {
+    name = "purge-sandbox-io-open-writes",
+    why = "a sandboxed policy opens files for reading only; io.open(x, 'w') must raise,"
+      .. " naming the policy's file and line",
+    file = "lua/regsh/purge/policy.lua",
+    from = 'if mode ~= "r" and mode ~= "rb" then',
+    to = "if false then",
+    specs = {"tests/spec/purge_policy_engine_spec.lua"},
+    filter = "may not open them for writing",
+  },
+  {
+    name = "purge-policy-no-time-limit",
+    why = "a policy that loops forever is stopped at its CPU time limit, before any delete",
+    file = "lua/regsh/purge/policy.lua",
+    from = "if os.clock() - started > limit then",
+    to = "if false then",
+    specs = {"tests/spec/purge_policy_engine_spec.lua"},
+    filter = "loops past its time limit",
+  },
+  {
+    name = "purge-journal-ignores-digest",
+    why = "an interrupted run's untag is finished only while the tag still points at the"
+      .. " digest it was planned on; a tag pushed again since is a new tag",
+    file = "lua/regsh/purge/plan.lua",
+    from = "if t and t.digest == u.digest and not t.subject",
+    to = "if t and not t.subject",
+    specs = {"tests/spec/purge_resume_spec.lua"},
+    filter = "still points where it did",
+  },
 }

@@ -186,9 +186,15 @@ return {
         on_done = function() tick() end})
       finish()
       tags, manifests = result.tags, result.manifests
+      -- a failure that stopped the whole run (credentials refused) reaches
+      -- every repository in flight: say it once
+      local said = {}
       for _, f in ipairs(result.failed) do
-        io.stderr:write("regsh purge: ", require("regsh.registry.redact").printable(f.message),
-          "\n")
+        if not said[f.message] then
+          said[f.message] = true
+          io.stderr:write("regsh purge: ", require("regsh.registry.redact").printable(f.message),
+            "\n")
+        end
         status = 1
       end
       if result.deferred > 0 and not json then
