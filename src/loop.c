@@ -82,7 +82,8 @@ static void wake_cb (uv_async_t *h) {
 ** everything else, libuv's saved handlers included, lives in the loop.
 ** Limit: hooks are per thread, and the handler knows only the main one, so
 ** a coroutine that computes without ever yielding is not interrupted by the
-** first signal (the second still ends the process).
+** first signal (the second still ends the process) unless it calls
+** check_interrupt(), as the purge engine's policy hook does.
 ** =======================================================
 */
 
@@ -354,6 +355,22 @@ static int loop_active (lua_State *L) {
 }
 
 /* now() -> wall-clock seconds since the epoch, with sub-second precision */
+/*
+** check_interrupt(): raise a pending SIGINT/SIGTERM interrupt here, in the
+** running thread, or again the one raised already. For code that computes in a coroutine of its own for long
+** (a purge policy, under its CPU-time hook): the signal's hook is set on
+** the main thread only, so that code would not notice it otherwise.
+*/
+static int loop_check_interrupt (lua_State *L) {
+  regsh_loop *loop = regsh_loop_of(L);
+  if (loop->pending) return raise_interrupt(L, loop);
+  if (loop->raised) {  /* raised already, in another task: this code stops too */
+    lua_pushstring(L, loop->raised == SIGTERM ? "terminated!" : "interrupted!");
+    return lua_error(L);
+  }
+  return 0;
+}
+
 static int loop_now (lua_State *L) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -525,6 +542,7 @@ static const luaL_Reg loop_funcs[] = {
   {"active", loop_active},
   {"alive", loop_alive},
   {"cancel", loop_cancel},
+  {"check_interrupt", loop_check_interrupt},
   {"monotonic", loop_monotonic},
   {"now", loop_now},
   {"run", loop_run},

@@ -883,4 +883,25 @@ return {
     specs = {"tests/spec/purge_resume_spec.lua"},
     filter = "still points where it did",
   },
+  {
+    name = "purge-policy-deaf-to-sigterm",
+    why = "a policy that loops is interrupted by SIGTERM (its own hook checks the loop's"
+      .. " pending signal; the host's hook is on the main thread only)",
+    file = "lua/regsh/purge/policy.lua",
+    from = "check_interrupt()   -- Ctrl-C and SIGTERM reach a policy that loops",
+    to = "",
+    specs = {"tests/spec/purge_policy_engine_spec.lua"},
+    filter = "SIGTERM while it loops",
+  },
+  {
+    name = "purge-foreign-tag-entry-by-name",
+    why = "a tag entry is taken only if it names the digest this repository's tag of that"
+      .. " name points at: another repository's entry with the same name is refused",
+    file = "lua/regsh/purge/policy.lua",
+    from = "if tag_digest ~= nil and tag_digest ~= entry.digest then",
+    to = "if false then",
+    specs = {"tests/spec/purge_policy_engine_spec.lua"},
+    filter = "returns garbage",
+    tags = {fast = true},
+  },
 }

@@ -124,7 +124,7 @@ describe("purge policies through the engine", function()
     local function refused(path, ...)
       local before = purge.snapshot(reg)
       fp:clear()
-      -- SIGKILL: regsh defers SIGTERM while a policy's own hook runs
+      -- SIGKILL: a safety net should the policy never be stopped
       local words = {"timeout", "-s", "KILL", "120", cmd.bin, "purge", "--registry", fp.host,
         "--state", state, "--policy", path, ...}
       for i, w in ipairs(words) do words[i] = cmd.quote(w) end
@@ -202,6 +202,21 @@ end}]])
         .. "than 0%.5s of CPU time", line)
     end)
 
+    it("is interrupted by SIGTERM while it loops, with the exit status of SIGTERM", function()
+      local path = write("forever.lua", "return {\n  time_limit = 600,\n  select = function()\n"
+        .. "    while true do end\n  end,\n}\n")
+      local run = purge.spawn({"--registry", fp.host, "--state", state, "--policy", path})
+      -- once a policy runs, the catalog and tags have been read
+      assert.is_true(purge.wait_for(function() return #fp:log("/tags/list") > 0 end, 60))
+      cmd.sh("sleep 0.5; kill -TERM " .. run.pid)
+      assert.is_true(purge.wait_for(function() return not purge.alive(run.pid) end, 10),
+        "regsh purge kept running after SIGTERM")
+      local f = assert(io.open(run.err))
+      local err = f:read("a")
+      f:close()
+      assert.matches("regsh purge: terminated", err)
+    end)
+
     it("stops the run when select returns garbage", function()
       local number = write("number.lua", "return {select = function() return 42 end}")
       assert.matches("policy " .. escaped(number) .. ": select returned a number", refused(number))
@@ -220,7 +235,26 @@ return {
     return other
   end,
 }]])
-      assert.matches("an entry %(sha256:%x+%) that is not from app/", refused(foreign))
+      assert.matches("returned 'sha256:%x+' is not a tag or manifest of app/", refused(foreign))
+      -- a tag entry of app/api handed back for app/web, where a tag of that name exists
+      local same_name = write("same-name.lua", [[
+local seen = {}
+return {
+  repositories = function(name) return name == "app/api" or name == "app/web" end,
+  select = function(repo)
+    local mine = {}
+    for _, t in ipairs(repo.tags) do mine[#mine + 1] = t.name end
+    local other = seen[repo.name == "app/api" and "app/web" or "app/api"]
+    seen[repo.name] = repo.tags
+    if not other then return nil end
+    -- one of the other repository's entries, renamed to a tag this one has
+    local fake = {}
+    for k, v in pairs(other[1]) do fake[k] = v end
+    fake.name = mine[1]
+    return {fake}
+  end,
+}]])
+      assert.matches("an entry for tag '[%w.-]+' that is not app/%a+'s", refused(same_name))
     end)
 
     it("stops on an unknown --set key or a wrongly typed value", function()

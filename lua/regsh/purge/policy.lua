@@ -116,7 +116,9 @@ local function limited(policy, what, fn, ...)
   local started = os.clock()
   local limit = policy.time_limit or M.TIME_LIMIT
   local co = coroutine.create(fn)
+  local check_interrupt = require("regsh.core.loop").check_interrupt
   debug.sethook(co, function()
+    check_interrupt()   -- Ctrl-C and SIGTERM reach a policy that loops
     if os.clock() - started > limit then
       error(string.format("%s took more than %gs of CPU time (a loop that never ends?)",
         what, limit), 2)
@@ -129,6 +131,8 @@ local function limited(policy, what, fn, ...)
   end
   if not results[1] then
     local message = tostring(results[2])
+    -- Ctrl-C or SIGTERM (check_interrupt): the run stops, not just the policy
+    if message == "interrupted!" or message == "terminated!" then error(message, 0) end
     return nil, string.format("policy %s: %s failed: %s", policy.file, what, message)
   end
   return true, table.unpack(results, 2, results.n)
@@ -252,11 +256,13 @@ end
 -- their name or digest is trusted: the snapshot, not the policy's objects,
 -- says what a tag points at.
 local function resolve(snap, item)
-  local reason
+  local reason, tag_digest
   if type(item) == "table" then
     local kind = rawget(item, "kind")
     reason = rawget(item, "reason")
-    if kind == "tag" then item = rawget(item, "name")
+    if kind == "tag" then
+      tag_digest = rawget(item, "digest")
+      item = rawget(item, "name")
     elseif kind == "manifest" then item = rawget(item, "digest")
     else return nil, "a table that is not a tag or manifest entry" end
     if type(item) ~= "string" then return nil, "an entry without a name or digest" end
@@ -265,7 +271,12 @@ local function resolve(snap, item)
   end
   local entry = item:find("^sha256:") and snap:manifest(item) or snap:tag(item)
   if not entry then
-    return nil, string.format("'%s', which is not a tag or manifest of %s", item, snap.name)
+    return nil, string.format("'%s' is not a tag or manifest of %s", item, snap.name)
+  end
+  -- a tag entry of another repository that happens to share the name
+  if tag_digest ~= nil and tag_digest ~= entry.digest then
+    return nil, string.format("an entry for tag '%s' that is not %s's (it names %s)", item,
+      snap.name, tostring(tag_digest))
   end
   return entry, type(reason) == "string" and reason or nil
 end
