@@ -144,7 +144,7 @@ return {
 
   select = function(repo, params)
     local cutoff = params.ago ~= "" and age(params, "--ago") or 0
-    local chosen = regsh.list({}, repo.now)
+    local chosen, locked = regsh.list({}, repo.now), {}
     local kept_anyway, why = {}, {}
     if params.keep_newest > 0 then
       for _, t in ipairs(repo.tags:sort_by_time():first(params.keep_newest)) do
@@ -159,8 +159,8 @@ return {
     if not params.untagged_only then
       local filters = filters_of(params, repo.name)
       local exclude = parse(params).exclude
-      local eligible = repo.tags:where(function(t)
-        if kept_anyway[t.name] or (t.locked and not params.include_locked) then return false end
+      local matching = repo.tags:where(function(t)
+        if kept_anyway[t.name] then return false end
         for _, re in ipairs(exclude) do
           if test(re, t.name, "--exclude") then return false end
         end
@@ -172,7 +172,11 @@ return {
         end
         return false
       end):older_than(cutoff)
-      chosen = eligible:sort_by_time():skip(params.keep)
+      -- as acr purge: locked tags are not eligible, and --keep counts without them;
+      -- they still go to the engine, whose plan then shows them kept as locked
+      local unlocked = function(t) return params.include_locked or not t.locked end
+      chosen = matching:where(unlocked):sort_by_time():skip(params.keep)
+      locked = matching:where(function(t) return not unlocked(t) end)
     end
     local out, age_text, reasons = {}, describe(cutoff), {}
     for _, t in ipairs(chosen) do
@@ -183,6 +187,9 @@ return {
         reasons[filter_reason] = reason
       end
       out[#out + 1] = {kind = "tag", name = t.name, reason = reason}
+    end
+    for _, t in ipairs(locked) do
+      out[#out + 1] = {kind = "tag", name = t.name, reason = why[t.name] .. ", " .. age_text}
     end
     if params.untagged or params.untagged_only then
       local dangling = (params.untagged_only and repo.untagged or repo:dangling(chosen))

@@ -70,9 +70,13 @@ describe("regsh.purge on an ACR (fixture, not ACR)", function()
     local flags = {filter = {"locked:.*"}, ago = "1d", include_locked = false}
     local p = plan(flags, {include_locked = false})
     assert.same({"old2"}, names(p, "untag"))
-    -- acr-purge leaves locked tags out of its selection itself, so the plan
-    -- lists no "kept: locked" line for them (a policy that selects a locked
-    -- tag gets one from the engine: below)
+    -- acr-purge does not count locked tags for --keep, but hands them to the
+    -- engine, whose plan says they were kept as locked
+    local flags_kept = cjson.decode(p:json()).repositories[1].kept
+    assert.equal(1, #flags_kept)
+    assert.equal("old1", flags_kept[1].tag)
+    assert.matches("^locked", flags_kept[1].reason)
+    -- so does any policy that selects a locked tag
     local own = plan({select = function(repo) return repo.tags end},
       {repositories = {"locked"}})
     assert.same({"old2"}, names(own, "untag"))
