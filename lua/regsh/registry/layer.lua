@@ -375,16 +375,22 @@ function Layer:untag(repository, tag)
   return self:untag_by_throwaway(repository, tag, what)
 end
 
+-- One lock per repository, made on first use.
+local function repository_lock(self, field, repository)
+  self[field] = self[field] or {}
+  local slot = self[field][repository]
+  if not slot then
+    slot = {lock = async.semaphore(1)}
+    self[field][repository] = slot
+  end
+  return slot
+end
+
 -- The empty blob a throwaway names, uploaded once per repository: concurrent
 -- uploads of one blob race on distribution 2.8 (a manifest put meanwhile can
 -- be refused, MANIFEST_BLOB_UNKNOWN), so the untags of a purge take turns.
 function Layer:empty_blob(repository)
-  self.empty_blobs = self.empty_blobs or {}
-  local slot = self.empty_blobs[repository]
-  if not slot then
-    slot = {lock = async.semaphore(1)}
-    self.empty_blobs[repository] = slot
-  end
+  local slot = repository_lock(self, "empty_blobs", repository)
   return slot.lock:run(function()
     if slot.done then return true end
     local ok, err, code = self:blob_upload(repository, manifest.EMPTY)
@@ -393,9 +399,20 @@ function Layer:empty_blob(repository)
   end)
 end
 
--- The untag of a registry that deletes by digest only: read the tag (gone
--- already, or a throwaway left behind), put a throwaway to it, delete that.
+-- The untag of a registry that deletes by digest only, one tag of a
+-- repository at a time: distribution 2.8 finds the tags to drop with a
+-- digest by walking the tag links, and a link another untag writes meanwhile
+-- can make it miss one (the tag is left on the deleted throwaway; seen with
+-- five concurrent untags of one repository).
 function Layer:untag_by_throwaway(repository, tag, what)
+  local results = table.pack(repository_lock(self, "untag_locks", repository).lock:run(
+    self.untag_by_throwaway_now, self, repository, tag, what))
+  return table.unpack(results, 1, results.n)
+end
+
+-- The untag itself: read the tag (gone already, or a throwaway left behind),
+-- put a throwaway to it, delete that.
+function Layer:untag_by_throwaway_now(repository, tag, what)
   local ok, res, code = self:untag_check(repository, tag, what)
   if not (ok and res) then return ok, res, code end
   -- a manifest regsh cannot decode (schema 1, say) is no throwaway of ours
