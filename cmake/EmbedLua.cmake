@@ -10,12 +10,14 @@ foreach(rel IN LISTS FILES)
   math(EXPR size "${hexlen} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
   string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" bytes "${bytes}")
-  # module name: regsh/foo/init.lua -> regsh.foo, regsh/foo/bar.lua -> regsh.foo.bar
-  string(REGEX REPLACE "\\.lua$" "" mod "${rel}")
+  # module name: lua/regsh/foo/init.lua -> regsh.foo, lua/regsh/foo/bar.lua ->
+  # regsh.foo.bar; policies/keep-semver.lua -> policies.keep-semver
+  string(REGEX REPLACE "^lua/" "" mod "${rel}")
+  string(REGEX REPLACE "\\.lua$" "" mod "${mod}")
   string(REGEX REPLACE "/init$" "" mod "${mod}")
   string(REPLACE "/" "." mod "${mod}")
   string(APPEND body "static const unsigned char module_${n}[] = {\n${bytes}0};\n")
-  string(APPEND index "  {\"${mod}\", \"@lua/${rel}\", (const char *)module_${n}, ${size}},\n")
+  string(APPEND index "  {\"${mod}\", \"@${rel}\", (const char *)module_${n}, ${size}},\n")
   math(EXPR n "${n} + 1")
 endforeach()
 string(APPEND body "\nconst regsh_embedded regsh_embedded_modules[] = {\n${index}  {NULL, NULL, NULL, 0}\n};\n")

@@ -184,6 +184,26 @@ static void preload_embedded (lua_State *L) {
 
 
 /* regsh.core.host: facts fixed at build time, and errno_name(n) */
+/* embedded(name) -> the source of an embedded file, or nil (also when lua/
+** comes from disk): the purge engine loads shipped policies from it into
+** its own sandbox rather than through require */
+static int host_embedded (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *dir = getenv("REGSH_LUA_PATH");
+  if (dir == NULL || *dir == '\0') {
+    for (int i = 0; regsh_embedded_modules[i].name; i++) {
+      const regsh_embedded *m = &regsh_embedded_modules[i];
+      if (strcmp(m->name, name) == 0) {
+        lua_pushlstring(L, m->data, m->size);
+        lua_pushstring(L, m->chunkname);
+        return 2;
+      }
+    }
+  }
+  luaL_pushfail(L);
+  return 1;
+}
+
 static int luaopen_regsh_core_host (lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, REGSH_VERSION);
@@ -194,6 +214,8 @@ static int luaopen_regsh_core_host (lua_State *L) {
   lua_setfield(L, -2, "datadir");
   lua_pushcfunction(L, regsh_errno_name);
   lua_setfield(L, -2, "errno_name");
+  lua_pushcfunction(L, host_embedded);
+  lua_setfield(L, -2, "embedded");
   return 1;
 }
 
@@ -260,6 +282,7 @@ static int setup (lua_State *L) {
   preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
   preload_shared(L, "regsh.core.digest", "digest");
   preload_shared(L, "regsh.core.http", "http");
+  preload_shared(L, "regsh.core.store", "store");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);
   regsh_loop_of(L);  /* made now, so that it owns the signals from the start */

@@ -670,4 +670,38 @@ return {
     filter = "stops at the deadline",
     tags = {fast = true},
   },
+  {
+    name = "untag-dry-run-ungated",
+    why = "a dry-run untag stops at the gate of the throwaway path, after reading the tag:"
+      .. " it answers EDRYRUN 'would untag HOST/REPO:TAG' and uploads and pushes nothing"
+      .. " (without that gate it runs on into the throwaway's blob upload)",
+    file = "lua/regsh/registry/layer.lua",
+    from = 'ok, err, code = self:gate("untag " .. what)',
+    to = "ok, err, code = true",
+    specs = {"tests/spec/registry_untag_spec.lua"},
+    filter = "dry run writes nothing",
+    tags = {fast = true},
+  },
+  {
+    name = "untag-405-pushes",
+    why = "a 405 (deletes disabled) to the tag DELETE is ENOTSUP before anything is pushed;"
+      .. " read as 'deletes by digest only' it pushes a throwaway it cannot delete",
+    file = "lua/regsh/registry/layer.lua",
+    from = "if res.status ~= 400 then return false end",
+    to = "if res.status ~= 400 and res.status ~= 405 then return false end",
+    specs = {"tests/spec/registry_untag_spec.lua"},
+    filter = "before anything is pushed",
+    tags = {fast = true},
+  },
+  {
+    name = "untag-throwaway-not-unique",
+    why = "each untag throwaway is unique per call (a random nonce): two throwaways never"
+      .. " share a digest, even for one tag within one second",
+    file = "lua/regsh/registry/manifest.lua",
+    from = "time.format_rfc3339(now or time.now()), nonce())",
+    to = 'time.format_rfc3339(now or time.now()), "0")',
+    specs = {"tests/spec/registry_untag_spec.lua"},
+    filter = "unique per call",
+    tags = {fast = true},
+  },
 }

@@ -25,6 +25,7 @@ M.codes = {
   EPROTO = {"an answer breaks the protocol (HTML instead of JSON, a token response without a token)"},
   EREF = {"an image reference or registry host is malformed"},
   EREGEX = {"a regular expression does not compile, or its match limit was hit"},
+  ESTORE = {"the state store cannot be used: not an SQLite database, damaged, or written by a newer regsh"},
   ETLS = {"the TLS handshake failed or the certificate was not trusted"},
   ETOOBIG = {"a body or header is larger than its limit (max_body, HTTP 413, response headers)"},
   ETOOMANYREDIRECTS = {"a request was redirected more times than allowed"},

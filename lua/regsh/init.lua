@@ -6,7 +6,8 @@ local submodules = {
   registry = "regsh.registry", http = "regsh.http", json = "regsh.json",
   yaml = "regsh.yaml", proc = "regsh.proc", async = "regsh.async",
   cli = "regsh.cli", log = "regsh.log", digest = "regsh.digest", errors = "regsh.errors",
-  regex = "regsh.regex", fs = "regsh.fs", time = "regsh.time",
+  regex = "regsh.regex", fs = "regsh.fs", time = "regsh.time", store = "regsh.store",
+  purge = "regsh.purge",
 }
 
 -- scheduler functions at the top level: regsh.spawn, regsh.sleep, ...

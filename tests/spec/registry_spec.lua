@@ -159,13 +159,14 @@ describe("registry client against docker-registry 2.8", function()
     assert.is_true(reg:delete("twice/app", "sha256:" .. string.rep("3", 64)))
   end)
 
-  it("refuses to untag on distribution 2.8 with ENOTSUP and keeps the tag", function()
+  it("untags on distribution 2.8 (by a throwaway manifest) and keeps the manifest", function()
     local d = push_image(reg, "untag/app", "v1")
-    local ok, err, code = reg:untag("untag/app", "v1")
-    assert.is_nil(ok)
-    assert.equal("ENOTSUP", code)
-    assert.matches("untag/app:v1", err, 1, true)
-    assert.equal(d, assert(reg:head("untag/app", "v1")).digest)
+    local ok, removed = reg:untag("untag/app", "v1")
+    assert.is_true(ok, removed)
+    assert.is_true(removed)
+    local _, _, code = reg:head("untag/app", "v1")
+    assert.equal("ENOTFOUND", code)
+    assert.equal(d, assert(reg:head("untag/app", d)).digest)
   end)
 
   it("rejects malformed arguments with EREF and raises on misuse", function()
@@ -357,10 +358,10 @@ describe("registry client against docker-registry 2.8", function()
         assert.equal("EDRYRUN", code, err)
         assert.matches("^EDRYRUN: would ", err)
       end
-      -- an untag is previewed, not just gated: distribution 2.8 cannot untag,
-      -- so the dry run fails as the real run would
+      -- an untag is previewed, not just gated: the tag is read first
       local _, untag_err, untag_code = dry:untag("dry/app", "v1")
-      assert.equal("ENOTSUP", untag_code, untag_err)
+      assert.equal("EDRYRUN", untag_code, untag_err)
+      assert.equal("EDRYRUN: would untag " .. server.host .. "/dry/app:v1", untag_err)
       assert.matches("would delete " .. server.host .. "/dry/app@" .. d,
         table.concat(lines, "\n"), 1, true)
       -- reads still work, and nothing changed

@@ -7,7 +7,8 @@ local M = {}
 -- Every subcommand, in the order `regsh help` lists them.
 M.commands = {
   "help", "completion", "repl",
-  "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "login", "logout",
+  "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge",
+  "login", "logout",
 }
 
 M.EXIT_OK, M.EXIT_FAILURE, M.EXIT_USAGE = 0, 1, 2

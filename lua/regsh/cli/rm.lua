@@ -1,4 +1,5 @@
--- regsh rm REF: delete a manifest by digest, or remove a tag. With
+-- regsh rm REF: delete a manifest by digest, or remove one tag (client:untag:
+-- the manifest and its other tags stay, on distribution 2.8 too). With
 -- --manifest a tag is resolved and its manifest deleted (with every tag on it,
 -- named in the output). A dry run reads what the real run would meet.
 local flags = require "regsh.cli.registry_flags"
@@ -37,7 +38,6 @@ return {
       ok, done, code = reg:delete(r.repository, target)
     else
       ok, done, code = reg:untag(r.repository, r.tag)
-      if code == "ENOTSUP" then done = done .. " (or use --manifest)" end
     end
     if not ok and code ~= "EDRYRUN" then return flags.fail("rm", done) end
     local shown = r.registry .. "/" .. r.repository

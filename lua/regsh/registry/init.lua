@@ -27,6 +27,11 @@ M.media_types = {
 --- parse_reference(s) -> {registry, repository, tag, digest, string} | nil, "EREF: ...", "EREF"
 M.parse_reference = ref.parse
 
+--- is_throwaway(m) -> bool: whether a decoded manifest (client:manifest's) is
+--- the throwaway untag puts to a tag on registries that delete by digest only,
+--- left there by a run that died before deleting it.
+M.is_throwaway = manifest.is_throwaway
+
 -- open()'s options and the Lua type each must have.
 local option_types = {
   username = "string", password = "string", insecure = "boolean", ca_file = "string",
@@ -259,8 +264,9 @@ function Client:delete(repository, digest, opts)
   return layers[self]:delete(repository, digest, subject)
 end
 
---- Remove one tag, leaving the manifest: true, removed | fail. ENOTSUP where
---- the registry deletes by digest only (distribution 2.8).
+--- Remove one tag, leaving the manifest: true, removed | fail. Where the
+--- registry deletes by digest only (distribution 2.8), by a throwaway manifest
+--- put to the tag and deleted by digest; ENOTSUP where it refuses deletes.
 function Client:untag(repository, tag)
   local ok, err, code = names.check_repository(self.host, repository, "untag")
   if ok and (type(tag) ~= "string") then

@@ -32,6 +32,7 @@ function M.new(cfg)
   local self = setmetatable({
     host = parsed.host,
     dry_run = opts.dry_run == true,
+    deletes_by_digest_only = false,  -- learnt from the registry's answer to an untag
     page_size = opts.page_size,
     max_pages = opts.max_pages or 10000,
     max_entries = opts.max_entries or 1000000,
@@ -97,6 +98,26 @@ local function manifest_path(repository, reference)
   return "/v2/" .. repository .. "/manifests/" .. reference
 end
 
+-- GET a manifest: the response | fail.
+local function get_manifest(self, repository, reference, what)
+  return self.transport:request({method = "GET", what = what,
+    path = manifest_path(repository, reference),
+    headers = {Accept = manifest.ACCEPT}, max_body = manifest.MAX_SIZE,
+    scopes = {names.scope(repository, "pull")}})
+end
+
+-- A 200 answer to get_manifest, verified against its digest and decoded.
+local function decode_manifest(res, what, reference)
+  local d, err, code = manifest.verify(res.body, what,
+    ref.is_digest(reference) and reference or nil, res.headers["docker-content-digest"])
+  if not d then return nil, err, code end
+  local m
+  m, err, code = manifest.decode(res.body, res.headers["content-type"], what)
+  if not m then return nil, err, code end
+  m.digest = d
+  return m
+end
+
 --- THE manifest fetch: every manifest regsh reads (the client's, head's
 --- fallback, config, copy, graph walks, referrer bookkeeping) comes through
 --- here, so this is where the purge engine's digest store / cache sits.
@@ -104,21 +125,10 @@ end
 --- exact bytes) added, verified against its digest | fail.
 function Layer:manifest(repository, reference)
   local what = names.display(self.host, repository, reference)
-  local res, err, code = self.transport:request({method = "GET", what = what,
-    path = manifest_path(repository, reference),
-    headers = {Accept = manifest.ACCEPT}, max_body = manifest.MAX_SIZE,
-    scopes = {names.scope(repository, "pull")}})
+  local res, err, code = get_manifest(self, repository, reference, what)
   if not res then return nil, err, code end
   if res.status ~= 200 then return self.transport:status_error(res, what, "manifest") end
-  local d
-  d, err, code = manifest.verify(res.body, what, ref.is_digest(reference) and reference or nil,
-    res.headers["docker-content-digest"])
-  if not d then return nil, err, code end
-  local m
-  m, err, code = manifest.decode(res.body, res.headers["content-type"], what)
-  if not m then return nil, err, code end
-  m.digest = d
-  return m
+  return decode_manifest(res, what, reference)
 end
 
 --- HEAD a manifest: {digest, media_type, size} | fail (ENOTFOUND when absent).
@@ -236,17 +246,16 @@ function Layer:gone(repository, res, what, action)
 end
 
 -- The read a dry run of a DELETE of repository:reference does in place of
--- the write: true, true when the manifest is there; true, false when it is
--- already gone (as Layer:gone judges); else the failure the real run would have.
+-- the write (and an untag by throwaway before its writes): true, the 200
+-- response when it is there; true, false when it is already gone (as
+-- Layer:gone judges); else the failure the real run would have.
 function Layer:rehearse(repository, reference, action)
   local what = names.display(self.host, repository, reference)
-  local res, err, code = self.transport:request({method = "GET", what = what,
-    path = manifest_path(repository, reference), headers = {Accept = manifest.ACCEPT},
-    max_body = manifest.MAX_SIZE, scopes = {names.scope(repository, "pull")}})
+  local res, err, code = get_manifest(self, repository, reference, what)
   if not res then return nil, err, code end
   if res.status == 404 then return self:gone(repository, res, what, action) end
   if res.status ~= 200 then return self.transport:status_error(res, what, action) end
-  return true, true
+  return true, res
 end
 
 --- DELETE a manifest by digest: true, deleted (false: it was already gone,
@@ -301,43 +310,92 @@ function Layer:delete_request(repository, target, what)
   return true, true
 end
 
--- The ENOTSUP of a registry that deletes manifests by digest only.
-local function untag_unsupported(self, what, detail)
-  return self.transport:fail("ENOTSUP", string.format("untag %s: %s does not delete tags, "
-    .. "only manifests by digest%s; deleting the digest removes every tag on it",
-    what, self.host, detail))
+-- The ENOTSUP of a registry that refuses the DELETE of a tag outright.
+local function untag_unsupported(self, what, res)
+  local answer = self.transport:registry_error(res)
+  return self.transport:fail("ENOTSUP", string.format("untag %s: %s refuses to delete "
+    .. "(HTTP %d%s): deletes are disabled or not allowed there", what, self.host, res.status,
+    answer ~= "" and (", " .. answer) or ""))
 end
 
---- Remove one tag, leaving the manifest (ACR: its tag API): true, removed
---- (false: the tag was already gone) | fail. A dry run reads the tag first;
---- outside ACR it cannot learn without writing whether the registry deletes
---- tags alone, and answers ENOTSUP rather than promise what most registries
---- (distribution 2.x, Docker Hub, GHCR, ECR) refuse.
+-- Whether a refused tag DELETE says the registry deletes by digest only:
+-- distribution 2.8 answers 400 DIGEST_INVALID (the tag is no digest); others
+-- 400 UNSUPPORTED. A 405 is not this: it is what deletes disabled answer.
+local function says_digest_only(res)
+  if res.status ~= 400 then return false end
+  local codes = answer_codes(res)
+  return codes ~= nil and (codes.DIGEST_INVALID or codes.UNSUPPORTED) == true
+end
+
+-- The read an untag makes before it writes (but for its first DELETE
+-- attempt), then the gate: true, the tag's 200 response | true, false (the
+-- tag is already gone) | fail, EDRYRUN "would untag ..." in a dry run.
+function Layer:untag_check(repository, tag, what)
+  local ok, res, code = self:rehearse(repository, tag, "untag")
+  if not (ok and res) then return ok, res, code end
+  local err
+  ok, err, code = self:gate("untag " .. what)
+  if not ok then return nil, err, code end
+  return true, res
+end
+
+--- Remove one tag, leaving the manifest: true, removed (false: the tag was
+--- already gone) | fail. ACR: its tag API. Elsewhere the tag DELETE first;
+--- where the registry deletes by digest only (remembered for this layer),
+--- the way regctl does it: a throwaway manifest unique to this call is put
+--- to the tag and deleted by its digest, which removes that one tag. A tag
+--- already on a throwaway (a run that died between the two) just loses it.
+--- A refusal of deletes (405) is ENOTSUP before anything is pushed. A dry
+--- run reads the tag and answers as the real run would (EDRYRUN "would
+--- untag" or already gone), without the DELETE attempt only a write can make.
 function Layer:untag(repository, tag)
   local what = names.display(self.host, repository, tag)
-  if self.dry_run then
-    local ok, present, code = self:rehearse(repository, tag, "untag")
-    if not ok then return nil, present, code end
-    if not self.is_acr then
-      return untag_unsupported(self, what, " (a dry run cannot ask without deleting: "
-        .. "registries that do, such as zot and distribution 3, are not told apart)")
+  if self.is_acr then
+    if self.dry_run then
+      local ok, present, code = self:untag_check(repository, tag, what)
+      if not (ok and present) then return ok, present, code end
     end
-    if not present then return true, false end
-    return self:gate("untag " .. what)
+    return acr.untag(self, repository, tag)
   end
-  if self.is_acr then return acr.untag(self, repository, tag) end
-  local res, err, code = self:write({method = "DELETE", what = what,
-    path = manifest_path(repository, tag),
-    scopes = {names.scope(repository, "pull,delete")}, write = "untag " .. what})
-  if not res then return nil, err, code end
-  if res.status == 202 or res.status == 200 or res.status == 204 then return true, true end
-  if res.status == 400 or res.status == 405 or res.status == 501 then
-    local answer = self.transport:registry_error(res)
-    return untag_unsupported(self, what, string.format(" (HTTP %d%s)", res.status,
-      answer ~= "" and (", " .. answer) or ""))
+  if not (self.dry_run or self.deletes_by_digest_only) then
+    local res, err, code = self:write({method = "DELETE", what = what,
+      path = manifest_path(repository, tag),
+      scopes = {names.scope(repository, "pull,delete")}, write = "untag " .. what})
+    if not res then return nil, err, code end
+    if res.status == 202 or res.status == 200 or res.status == 204 then return true, true end
+    if res.status == 404 then return self:gone(repository, res, what, "untag") end
+    if not says_digest_only(res) then
+      if res.status == 405 or res.status == 501 or res.status == 400 then
+        return untag_unsupported(self, what, res)
+      end
+      return self.transport:status_error(res, what, "untag")
+    end
+    self.deletes_by_digest_only = true
   end
-  if res.status == 404 then return self:gone(repository, res, what, "untag") end
-  return self.transport:status_error(res, what, "untag")
+  return self:untag_by_throwaway(repository, tag, what)
+end
+
+-- The untag of a registry that deletes by digest only: read the tag (gone
+-- already, or a throwaway left behind), put a throwaway to it, delete that.
+function Layer:untag_by_throwaway(repository, tag, what)
+  local ok, res, code = self:untag_check(repository, tag, what)
+  if not (ok and res) then return ok, res, code end
+  -- a manifest regsh cannot decode (schema 1, say) is no throwaway of ours
+  local current = decode_manifest(res, what)
+  local target = current and current.digest
+  if not manifest.is_throwaway(current) then
+    local err
+    ok, err, code = self:blob_upload(repository, manifest.EMPTY)
+    if not ok then return nil, err, code end
+    target, err, code = self:put_manifest(repository, tag, manifest.throwaway(tag),
+      manifest.OCI_MANIFEST)
+    if not target then return nil, err, code end
+  end
+  local deleted
+  ok, deleted, code = self:delete_request(repository, target,
+    what .. " (throwaway " .. target .. ")")
+  if not ok then return nil, deleted, code end
+  return true, true
 end
 
 --- The tags of repository that point at manifest_digest (deleting the digest

@@ -1,8 +1,11 @@
--- regsh.registry.manifest: manifest media types, the Accept header, and the
--- checks on what a registry hands back: the body is JSON of a known shape
--- and hashes to the digest asked for (or announced in Docker-Content-Digest).
+-- regsh.registry.manifest: manifest media types, the Accept header, the
+-- checks on what a registry hands back (the body is JSON of a known shape and
+-- hashes to the digest asked for, or announced in Docker-Content-Digest), and
+-- the throwaway manifest untag pushes to a tag on registries that delete by
+-- digest only.
 local digest = require "regsh.digest"
 local json = require "regsh.json"
+local time = require "regsh.time"
 
 local M = {}
 
@@ -120,6 +123,50 @@ function M.pick_platform(index, want)
     end
   end
   return first
+end
+
+--------------------------------------------------------------------------------
+-- The untag throwaway
+
+-- OCI's empty descriptor: the config (and only layer) of the throwaway.
+M.EMPTY = "{}"
+M.EMPTY_DIGEST = digest.string(M.EMPTY)
+M.UNTAG_ANNOTATION = "io.regsh.untag.tag"
+
+-- 128 random bits as hex, so two throwaways of one tag in one second differ.
+local function nonce()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(16)
+  if f then f:close() end
+  if not bytes or #bytes ~= 16 then  -- no /dev/urandom: Lua 5.4 seeds math.random per run
+    return string.format("%08x%08x%08x%08x", math.random(0, 0xffffffff),
+      math.random(0, 0xffffffff), math.random(0, 0xffffffff), math.random(0, 0xffffffff))
+  end
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+--- The raw bytes of a throwaway OCI image manifest for tag (a valid tag, so
+--- it needs no JSON escaping), unique per call: pushed to the tag and deleted
+--- by its digest, it takes that one tag away and nothing else. now: epoch
+--- seconds (default: the clock).
+function M.throwaway(tag, now)
+  local empty = string.format('{"mediaType":"%s","digest":"%s","size":%d}', M.OCI_EMPTY,
+    M.EMPTY_DIGEST, #M.EMPTY)
+  return string.format('{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":[%s],'
+    .. '"annotations":{"%s":"%s","io.regsh.untag.time":"%s","io.regsh.untag.nonce":"%s"}}',
+    M.OCI_MANIFEST, empty, empty, M.UNTAG_ANNOTATION, tag,
+    time.format_rfc3339(now or time.now()), nonce())
+end
+
+--- Whether decoded manifest m is an untag throwaway (one left behind when a
+--- process died between its PUT and its DELETE): the untag annotation and
+--- the empty config.
+function M.is_throwaway(m)
+  if type(m) ~= "table" then return false end
+  local annotations, config = m.annotations, m.config
+  return type(annotations) == "table" and type(annotations[M.UNTAG_ANNOTATION]) == "string"
+    and type(config) == "table" and config.mediaType == M.OCI_EMPTY
+    and config.digest == M.EMPTY_DIGEST
 end
 
 return M
