@@ -72,9 +72,9 @@ local function parse(params)
     local repo, tag = text:sub(1, at - 1), text:sub(at + 1)
     if repo == "" then error("--filter '" .. text .. "': the repository expression is empty", 0) end
     if tag == "" then error("--filter '" .. text .. "': the tag expression is empty", 0) end
-    out.filters[#out.filters + 1] = {text = text,
-      repo = compile("^(?:" .. repo .. ")$", "--filter '" .. text .. "'"),
-      tag = compile(tag, "--filter '" .. text .. "'")}
+    local label = "--filter '" .. text .. "'"
+    out.filters[#out.filters + 1] = {text = text, label = label, reason = "matches " .. text,
+      repo = compile("^(?:" .. repo .. ")$", label), tag = compile(tag, label)}
   end
   for _, text in ipairs(params.exclude) do
     out.exclude[#out.exclude + 1] = compile(text, "--exclude '" .. text .. "'")
@@ -92,7 +92,7 @@ end
 local function filters_of(params, name)
   local mine = {}
   for _, f in ipairs(parse(params).filters) do
-    if test(f.repo, name, "--filter '" .. f.text .. "'") then mine[#mine + 1] = f end
+    if test(f.repo, name, f.label) then mine[#mine + 1] = f end
   end
   return mine
 end
@@ -145,12 +145,16 @@ return {
   select = function(repo, params)
     local cutoff = params.ago ~= "" and age(params, "--ago") or 0
     local chosen = regsh.list({}, repo.now)
-    local kept_anyway = {}
-    for _, t in ipairs(repo.tags:sort_by_time():first(params.keep_newest)) do
-      kept_anyway[t.name] = true
+    local kept_anyway, why = {}, {}
+    if params.keep_newest > 0 then
+      for _, t in ipairs(repo.tags:sort_by_time():first(params.keep_newest)) do
+        kept_anyway[t.name] = true
+      end
     end
-    for _, t in ipairs(repo.tags:sort_by_semver():first(params.keep_semver)) do
-      if regsh.semver.parse(t.name) then kept_anyway[t.name] = true end
+    if params.keep_semver > 0 then
+      for _, t in ipairs(repo.tags:sort_by_semver():first(params.keep_semver)) do
+        if regsh.semver.parse(t.name) then kept_anyway[t.name] = true end
+      end
     end
     if not params.untagged_only then
       local filters = filters_of(params, repo.name)
@@ -161,8 +165,8 @@ return {
           if test(re, t.name, "--exclude") then return false end
         end
         for _, f in ipairs(filters) do
-          if test(f.tag, t.name, "--filter '" .. f.text .. "'") then
-            t.reason = t.reason or ("matches " .. f.text)
+          if test(f.tag, t.name, f.label) then
+            why[t.name] = f.reason
             return true
           end
         end
@@ -170,10 +174,15 @@ return {
       end):older_than(cutoff)
       chosen = eligible:sort_by_time():skip(params.keep)
     end
-    local out = {}
+    local out, age_text, reasons = {}, describe(cutoff), {}
     for _, t in ipairs(chosen) do
-      out[#out + 1] = {kind = "tag", name = t.name, reason = string.format("%s, %s",
-        t.reason or "matches the filter", describe(cutoff))}
+      local filter_reason = why[t.name]
+      local reason = reasons[filter_reason]
+      if not reason then
+        reason = filter_reason .. ", " .. age_text
+        reasons[filter_reason] = reason
+      end
+      out[#out + 1] = {kind = "tag", name = t.name, reason = reason}
     end
     if params.untagged or params.untagged_only then
       local dangling = (params.untagged_only and repo.untagged or repo:dangling(chosen))

@@ -118,10 +118,13 @@ for n, m in ipairs(selected) do
     verdict = "STALE (" .. why_stale .. ")"
     broken[#broken + 1] = m.name
   else
-    if not m.file:match("^lua/") then prepare_c_build() end
+    -- lua/ and policies/ load from the copy through REGSH_LUA_PATH (the
+    -- policy specs find policies/ next to it): no rebuild
+    local lua_mutant = m.file:match("^lua/") or m.file:match("^policies/")
+    if not lua_mutant then prepare_c_build() end
     write(path, mutated)
     local failed
-    if m.file:match("^lua/") then
+    if lua_mutant then
       failed = not run(spec_command(build .. "/regsh", m, copy .. "/lua"))
     elseif build_copy() then
       failed = not run(spec_command(copy_build .. "/regsh", m, nil))

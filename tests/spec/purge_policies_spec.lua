@@ -27,8 +27,13 @@ local function sandbox()
   }
 end
 
+-- policies/ beside the Lua library in use: a tree's own, or a mutated copy's
+-- when tests/mutate.lua points REGSH_LUA_PATH at one
+local POLICIES = (os.getenv("REGSH_LUA_PATH") or ""):match("^(.*)/lua/?$")
+POLICIES = (POLICIES and POLICIES .. "/policies") or "policies"
+
 local function load_policy(name)
-  local chunk = assert(loadfile("policies/" .. name .. ".lua", "t", sandbox()))
+  local chunk = assert(loadfile(POLICIES .. "/" .. name .. ".lua", "t", sandbox()))
   local policy = chunk()
   assert.is_string(policy.description)
   assert.is_function(policy.select)

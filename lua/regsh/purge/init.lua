@@ -135,13 +135,14 @@ function M.plan(reg, spec, opts)
         if c == "EAUTH" or c == "EDENIED" then stop = stop or {err, c} end
         return
       end
+      local snap = planner.snapshot(repo)   -- before the policy can touch repo
       local selection
-      selection, err, c = policy_mod.select(policy, repo, params)
+      selection, err, c = policy_mod.select(policy, repo, params, snap)
       if not selection then stop = stop or {err, c}; return end
       local pending
       pending, err, c = journal.pending(store, reg.host, name)
       if not pending then stop = stop or {err, c}; return end
-      local rplan = planner.repo(repo, selection, {include_locked = opts.include_locked,
+      local rplan = planner.repo(snap, selection, {include_locked = opts.include_locked,
         keep_orphan_referrers = opts.keep_orphan_referrers, pending = pending})
       self.repositories[i] = rplan
       if opts.on_repository then opts.on_repository(rplan, self) end

@@ -148,14 +148,32 @@ local function sorted(self, less)
   return new(out)
 end
 
+-- A sorted copy of self in the order of sort_key(e) (strings compared
+-- bytewise), ties by position. Sorting strings without a Lua comparator is
+-- several times faster than sorted() on the lists of a large repository.
+local function sorted_by_key(self, sort_key)
+  local keys, by = {}, {}
+  for i, e in ipairs(self) do
+    local k = sort_key(e) .. string.pack(">I4", i)
+    keys[i], by[k] = k, e
+  end
+  table.sort(keys)
+  local out = {now = self.now}
+  for i, k in ipairs(keys) do out[i] = by[k] end
+  return new(out)
+end
+
+-- newest first: times as big-endian (2^62 - time), no time after every time
+local NO_TIME = string.rep("\255", 8)
+local function time_key(e)
+  local k = key(e)
+  if e.time == nil then return NO_TIME .. "\0" .. k end
+  return string.pack(">I8", (1 << 62) - math.floor(e.time)) .. "\0" .. k
+end
+
 --- :sort_by_time() -> newest first, ties by name/digest; entries without time last.
 function List:sort_by_time()
-  return sorted(self, function(a, b)
-    if a.time == b.time then return nil end
-    if a.time == nil then return false end
-    if b.time == nil then return true end
-    return a.time > b.time
-  end)
+  return sorted_by_key(self, time_key)
 end
 
 -- The highest version among a manifest's tags, or a tag's own version.

@@ -12,13 +12,71 @@ local function short(digest)
 end
 M.short = short
 
--- pins: digest -> why it must stay; true when the pin is new
+-- pins: digest -> why it must stay (a text, or the kept tag's entry, made
+-- a text only when shown); true when the pin is new
 local function pin(pins, digest, reason)
   if not pins[digest] then pins[digest] = reason; return true end
   return false
 end
 
---- repo(repo, selection, opts) -> plan of one repository.
+local function pin_reason(reason)
+  if type(reason) == "table" then return "tag " .. reason.name .. " is kept" end
+  return reason
+end
+
+local EMPTY = setmetatable({}, {__newindex = function() error("read-only", 2) end})
+
+local function copy(array)
+  if #array == 0 then return EMPTY end
+  return table.move(array, 1, #array, 1, {})
+end
+
+local Snapshot = {}
+Snapshot.__index = Snapshot
+function Snapshot:tag(name) return self._tags[name] end
+function Snapshot:manifest(digest) return self._manifests[digest] end
+function Snapshot:referrers(digest) return self._referrers[digest] or EMPTY end
+
+--- snapshot(repo) -> the engine's own copy of what the safety rules read
+--- (tags and their digests, locks, children, subjects, times), taken before
+--- the policy sees repo. A policy can change the entries it is handed; it
+--- cannot change this, so no policy can talk the engine out of a rule.
+function M.snapshot(repo)
+  local snap = setmetatable({name = repo.name, tags = {}, manifests = {}, _tags = {},
+    _manifests = {}, _parents = {}, _referrers = {},
+    _throwaway_tags = copy(repo._throwaway_tags or EMPTY)}, Snapshot)
+  for i, e in ipairs(repo.manifests) do
+    local m = {kind = "manifest", digest = e.digest, tags = copy(e.tags), children = copy(e.children),
+               subject = e.subject, locked = e.locked, media_type = e.media_type,
+               time = e.time, time_source = e.time_source}
+    snap.manifests[i], snap._manifests[m.digest] = m, m
+  end
+  for _, m in ipairs(snap.manifests) do
+    for _, child in ipairs(m.children) do
+      local list = snap._parents[child] or {}
+      snap._parents[child] = list
+      list[#list + 1] = m.digest
+    end
+    if m.subject then
+      local list = snap._referrers[m.subject] or {}
+      snap._referrers[m.subject] = list
+      list[#list + 1] = m
+    end
+  end
+  local function add(e, ordinary)
+    local t = {kind = "tag", name = e.name, digest = e.digest, subject = e.subject,
+               locked = e.locked,
+               time = e.time, time_source = e.time_source}
+    t.manifest = snap._manifests[t.digest]
+    snap._tags[t.name] = t
+    if ordinary then snap.tags[#snap.tags + 1] = t end
+  end
+  for _, e in ipairs(repo.tags) do add(e, true) end
+  for _, e in ipairs(repo.referrer_tags) do add(e, false) end
+  return snap
+end
+
+--- repo(snapshot, selection, opts) -> plan of one repository.
 --- selection: {tags = {entries}, manifests = {entries}, reasons = {entry -> text}}
 --- (policy.select's result). opts: include_locked, keep_orphan_referrers,
 --- pending = {tags = {names}, manifests = {digests}} (an interrupted run's
@@ -71,7 +129,7 @@ function M.repo(repo, selection, opts)
   -- pins that hold whatever else happens: kept tags and locks
   local pins = {}
   for _, t in ipairs(repo.tags) do
-    if not selected_tags[t.name] then pin(pins, t.digest, "tag " .. t.name .. " is kept") end
+    if not selected_tags[t.name] then pin(pins, t.digest, t) end
   end
   for _, m in ipairs(repo.manifests) do
     if m.locked and not opts.include_locked then pin(pins, m.digest, "locked") end
@@ -133,7 +191,7 @@ function M.repo(repo, selection, opts)
         for _, name in ipairs(repo:manifest(digest).tags) do
           local t = repo:tag(name)
           if not t.subject and not selected_tags[name] then
-            new_pin = pin(pins, digest, "tag " .. name .. " is kept") or new_pin
+            new_pin = pin(pins, digest, t) or new_pin
             break
           end
         end
@@ -144,7 +202,7 @@ function M.repo(repo, selection, opts)
 
   for digest, why in pairs(selected_manifests) do
     if not doomed[digest] and pins[digest] then
-      keep("manifest", repo:manifest(digest), pins[digest])
+      keep("manifest", repo:manifest(digest), pin_reason(pins[digest]))
     end
   end
 
@@ -183,13 +241,21 @@ function M.repo(repo, selection, opts)
       wave = 0, reason = selected_tags[name] or "finish an interrupted untag",
       time = t.time, time_source = t.time_source, locked = t.locked}
   end
+  -- by depth, then digest: buckets sorted by plain string order (a sort
+  -- without a Lua comparator is several times faster on large plans)
+  local buckets, deepest = {}, 0
+  for digest in pairs(doomed) do
+    local d = depth_of(digest, 0)
+    buckets[d] = buckets[d] or {}
+    table.insert(buckets[d], digest)
+    if d > deepest then deepest = d end
+  end
   local doomed_list = {}
-  for digest in pairs(doomed) do doomed_list[#doomed_list + 1] = digest end
-  for _, digest in ipairs(doomed_list) do depth_of(digest, 0) end
-  table.sort(doomed_list, function(a, b)
-    if depth[a] ~= depth[b] then return depth[a] < depth[b] end
-    return a < b
-  end)
+  for d = 0, deepest do
+    local bucket = buckets[d] or {}
+    table.sort(bucket)
+    table.move(bucket, 1, #bucket, #doomed_list + 1, doomed_list)
+  end
   local tag_count, manifest_count = #untag_names, 0
   for _, digest in ipairs(doomed_list) do
     local m = repo:manifest(digest)

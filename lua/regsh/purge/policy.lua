@@ -29,26 +29,50 @@ local function read_only_lines(path, ...)
   return io.lines(path, ...)
 end
 
+-- A read-only view of a module table: the policy can call what the engine
+-- calls, but cannot replace it (a policy that swapped regsh.json.decode or
+-- string.format would change how the engine itself reads manifests).
+local function read_only(t, name)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function(_, key)
+      error(string.format("a policy cannot change %s.%s", name, tostring(key)), 2)
+    end,
+    __metatable = false,
+  })
+end
+
+-- getmetatable without the shared ones: the string metatable's __index is
+-- the engine's own string table.
+local function safe_getmetatable(value)
+  if type(value) ~= "table" then return nil end
+  return getmetatable(value)
+end
+
 --- The globals a sandboxed policy sees.
 local function sandbox()
   local regsh = require "regsh"
   local env = {
-    string = string, table = table, math = math, utf8 = utf8, coroutine = coroutine,
+    string = read_only(string, "string"), table = read_only(table, "table"),
+    math = read_only(math, "math"), utf8 = read_only(utf8, "utf8"),
+    coroutine = read_only(coroutine, "coroutine"),
     pairs = pairs, ipairs = ipairs, next = next, select = select, type = type,
     tostring = tostring, tonumber = tonumber, error = error, assert = assert,
-    pcall = pcall, xpcall = xpcall, setmetatable = setmetatable, getmetatable = getmetatable,
+    pcall = pcall, xpcall = xpcall, setmetatable = setmetatable, getmetatable = safe_getmetatable,
     rawequal = rawequal, rawget = rawget, rawset = rawset, rawlen = rawlen,
     print = function(...)
       local parts = table.pack(...)
       for i = 1, parts.n do parts[i] = tostring(parts[i]) end
       io.stderr:write(table.concat(parts, "\t"), "\n")
     end,
-    os = {time = os.time, date = os.date, clock = os.clock, getenv = os.getenv,
-          difftime = os.difftime},
-    io = {open = read_only_open, lines = read_only_lines},
-    regsh = {regex = regsh.regex, time = regsh.time, json = regsh.json, yaml = regsh.yaml,
-             semver = require("regsh.purge.semver"), log = regsh.log,
-             list = List.new},
+    os = read_only({time = os.time, date = os.date, clock = os.clock, getenv = os.getenv,
+                    difftime = os.difftime}, "os"),
+    io = read_only({open = read_only_open, lines = read_only_lines}, "io"),
+    regsh = read_only({regex = read_only(regsh.regex, "regsh.regex"),
+      time = read_only(regsh.time, "regsh.time"), json = read_only(regsh.json, "regsh.json"),
+      yaml = read_only(regsh.yaml, "regsh.yaml"),
+      semver = read_only(require("regsh.purge.semver"), "regsh.semver"),
+      log = read_only(regsh.log, "regsh.log"), list = List.new}, "regsh"),
   }
   env._G = env
   return env
@@ -223,35 +247,33 @@ function M.wants(policy, name, params)
   return yes and true or false
 end
 
--- An item select returned as {kind, entry} of repo, or nil, why.
-local function resolve(repo, item)
-  if type(item) == "string" then
-    local entry = item:find("^sha256:") and repo:manifest(item) or repo:tag(item)
-    if not entry then
-      -- a referrer-schema tag is not in repo.tags; look it up among those
-      for _, t in ipairs(repo.referrer_tags) do if t.name == item then return t end end
-      return nil, string.format("'%s' is not a tag or manifest of %s", item, repo.name)
-    end
-    return entry
+-- An item select returned, resolved in the engine's snapshot (plan.snapshot):
+-- the entry, its reason | nil, why. Entries are read with rawget and only
+-- their name or digest is trusted: the snapshot, not the policy's objects,
+-- says what a tag points at.
+local function resolve(snap, item)
+  local reason
+  if type(item) == "table" then
+    local kind = rawget(item, "kind")
+    reason = rawget(item, "reason")
+    if kind == "tag" then item = rawget(item, "name")
+    elseif kind == "manifest" then item = rawget(item, "digest")
+    else return nil, "a table that is not a tag or manifest entry" end
+    if type(item) ~= "string" then return nil, "an entry without a name or digest" end
+  elseif type(item) ~= "string" then
+    return nil, "an item that is not a tag name, a digest or an entry (" .. type(item) .. ")"
   end
-  if type(item) == "table" and (item.kind == "tag" or item.kind == "manifest") then
-    local own = item.kind == "tag" and (repo:tag(item.name) or nil) or repo:manifest(item.digest)
-    if not own then
-      for _, t in ipairs(repo.referrer_tags) do if t.name == item.name then own = t end end
-    end
-    if not own then
-      return nil, string.format("an entry (%s) that is not from %s", tostring(item.name
-        or item.digest), repo.name)
-    end
-    return own, item.reason
+  local entry = item:find("^sha256:") and snap:manifest(item) or snap:tag(item)
+  if not entry then
+    return nil, string.format("'%s', which is not a tag or manifest of %s", item, snap.name)
   end
-  return nil, "an item that is not a tag name, a digest or an entry (" .. type(item) .. ")"
+  return entry, type(reason) == "string" and reason or nil
 end
 
---- select(policy, repo, params) -> {tags = {entry...}, manifests = {entry...},
---- reasons = {entry -> text}} | fail naming the policy. Runs in a task of
---- its own so that the time limit's hook is the policy's alone.
-function M.select(policy, repo, params)
+--- select(policy, repo, params, snap) -> {tags = {entry...}, manifests =
+--- {entry...}, reasons = {entry -> text}} | fail naming the policy. The
+--- entries are snap's (plan.snapshot(repo), taken before the policy ran).
+function M.select(policy, repo, params, snap)
   local ok, result = limited(policy, "select('" .. repo.name .. "')", policy.select, repo, params)
   if not ok then return nil, "EINVAL: " .. result, "EINVAL" end
   local out = {tags = {}, manifests = {}, reasons = {}}
@@ -262,25 +284,24 @@ function M.select(policy, repo, params)
   end
   local n = rawlen(result)
   for key in pairs(result) do
-    if math.type(key) ~= "integer" or key < 1 or key > n then
-      if not (List.is(result) and type(key) ~= "number") then
-        return fail(string.format("policy %s: select returned a table with key %s; it must "
-          .. "return a list", policy.file, tostring(key)))
-      end
+    if (math.type(key) ~= "integer" or key < 1 or key > n)
+       and not (List.is(result) and type(key) ~= "number") then
+      return fail(string.format("policy %s: select returned a table with key %s; it must "
+        .. "return a list", policy.file, tostring(key)))
     end
   end
   local seen = {}
   for i = 1, n do
-    local entry, reason = resolve(repo, result[i])
+    local entry, reason = resolve(snap, rawget(result, i))
     if not entry then
-      return fail(string.format("policy %s: select returned %s (item %d)", policy.file, reason, i))
+      return fail(string.format("policy %s: select('%s') returned %s (item %d)", policy.file,
+        repo.name, reason, i))
     end
     if not seen[entry] then
       seen[entry] = true
       local list = entry.kind == "tag" and out.tags or out.manifests
       list[#list + 1] = entry
-      out.reasons[entry] = type(reason) == "string" and reason
-        or (type(result[i]) == "table" and result[i].reason) or nil
+      out.reasons[entry] = reason
     end
   end
   return out

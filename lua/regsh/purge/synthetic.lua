@@ -17,6 +17,7 @@ local HEX64 = string.rep("[0-9a-f]", 64)
 --- The subject digest a tag of the referrer tag schema names ("sha256-<hex>",
 --- cosign's "sha256-<hex>.sig|.att|.sbom"), or nil for an ordinary tag.
 function M.referrer_tag_subject(name)
+  if name:sub(1, 7) ~= "sha256-" then return nil end
   local hex = name:match("^sha256%-(" .. HEX64 .. ")$")
     or name:match("^sha256%-(" .. HEX64 .. ")%.sig$")
     or name:match("^sha256%-(" .. HEX64 .. ")%.att$")
@@ -43,8 +44,13 @@ local function copy_array(a)
   return out
 end
 
-local function by_key(field)
-  return function(a, b) return a[field] < b[field] end
+-- entries sorted by a unique string field, without a Lua comparator (the
+-- plain string sort is several times faster on large repositories)
+local function sort_by_field(list, index, field)
+  local keys = {}
+  for i, e in ipairs(list) do keys[i] = e[field] end
+  table.sort(keys)
+  for i, k in ipairs(keys) do list[i] = index[k] end
 end
 
 local function manifest_entry(r)
@@ -160,7 +166,7 @@ function M.repo_from(spec)
     by_digest[m.digest] = m
     manifests[#manifests + 1] = m
   end
-  table.sort(manifests, by_key("digest"))
+  sort_by_field(manifests, by_digest, "digest")
 
   local parents, referrers = {}, {}
   for _, m in ipairs(manifests) do
@@ -206,10 +212,10 @@ function M.repo_from(spec)
     table.insert(t.subject and referrer_tags or tags, t)
     table.insert(m.tags, t.name)
   end
-  table.sort(tags, by_key("name"))
-  table.sort(referrer_tags, by_key("name"))
+  sort_by_field(tags, by_name, "name")
+  sort_by_field(referrer_tags, by_name, "name")
   for _, m in ipairs(manifests) do table.sort(m.tags) end
-  for _, list in pairs(referrers) do table.sort(list, by_key("digest")) end
+  for _, list in pairs(referrers) do sort_by_field(list, by_digest, "digest") end
 
   local repo = setmetatable({
     registry = spec.registry, name = spec.name, now = now,

@@ -375,6 +375,24 @@ function Layer:untag(repository, tag)
   return self:untag_by_throwaway(repository, tag, what)
 end
 
+-- The empty blob a throwaway names, uploaded once per repository: concurrent
+-- uploads of one blob race on distribution 2.8 (a manifest put meanwhile can
+-- be refused, MANIFEST_BLOB_UNKNOWN), so the untags of a purge take turns.
+function Layer:empty_blob(repository)
+  self.empty_blobs = self.empty_blobs or {}
+  local slot = self.empty_blobs[repository]
+  if not slot then
+    slot = {lock = async.semaphore(1)}
+    self.empty_blobs[repository] = slot
+  end
+  return slot.lock:run(function()
+    if slot.done then return true end
+    local ok, err, code = self:blob_upload(repository, manifest.EMPTY)
+    slot.done = ok and true or nil
+    return ok, err, code
+  end)
+end
+
 -- The untag of a registry that deletes by digest only: read the tag (gone
 -- already, or a throwaway left behind), put a throwaway to it, delete that.
 function Layer:untag_by_throwaway(repository, tag, what)
@@ -385,7 +403,7 @@ function Layer:untag_by_throwaway(repository, tag, what)
   local target = current and current.digest
   if not manifest.is_throwaway(current) then
     local err
-    ok, err, code = self:blob_upload(repository, manifest.EMPTY)
+    ok, err, code = self:empty_blob(repository)
     if not ok then return nil, err, code end
     target, err, code = self:put_manifest(repository, tag, manifest.throwaway(tag),
       manifest.OCI_MANIFEST)
