@@ -2,9 +2,10 @@
 -- build a synthetic repository of N tags (default 100,000) on N/2 manifests
 -- (two tags each, times spread over 20 days) with regsh.purge.synthetic, then
 -- plan acr purge's `--filter '.*:.*' --ago 10d --untagged` over it the way
--- regsh.purge.plan does for each repository: the acr-purge policy's select
--- (regsh.purge.policy) and the safety rules (regsh.purge.plan). Prints
---   "<build s> <plan s> <tags> <tags to delete> <select s> <safety rules s>"
+-- regsh.purge.plan does for each repository (lua/regsh/purge/init.lua): the
+-- engine's snapshot and the acr-purge policy's select (regsh.purge.policy),
+-- then the safety rules (regsh.purge.plan). Prints
+--   "<build s> <plan s> <tags> <tags to delete> <snapshot+select s> <safety rules s>"
 -- Run by bench/purge; checks the count planned so a broken plan cannot look fast.
 local synthetic = require("regsh.purge.synthetic").synthetic
 local policy_mod = require "regsh.purge.policy"
@@ -28,9 +29,10 @@ local built = regsh.async.monotonic()
 
 local policy = assert(policy_mod.load("acr-purge"))
 local params = assert(policy_mod.params(policy, {filter = {".*:.*"}, ago = "10d", untagged = true}))
-local selection = assert(policy_mod.select(policy, repo, params))
+local snap = planner.snapshot(repo)
+local selection = assert(policy_mod.select(policy, repo, params, snap))
 local selected = regsh.async.monotonic()
-local plan = planner.repo(repo, selection, {})
+local plan = planner.repo(snap, selection, {})
 local planned = regsh.async.monotonic()
 
 -- ages 0.5 .. 19.5 days: those of m % 20 >= 10 are older than 10 days
