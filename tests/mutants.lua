@@ -797,7 +797,6 @@ return {
     specs = {"tests/spec/purge_graph_spec.lua"},
     filter = "interrupted untag",
     tags = {fast = true},
-    tags = {fast = true},
   },
   {
     name = "store-bind-by-format",
@@ -833,5 +832,26 @@ return {
     from = "rc = sqlite3_bind_int64(stmt, i, (sqlite3_int64)lua_tointeger(L, arg));",
     to = "rc = sqlite3_bind_double(stmt, i, (double)lua_tointeger(L, arg));",
     specs = {"tests/spec/store_spec.lua"},
+  },
+  {
+    name = "purge-vanished-tag-fails-repository",
+    why = "a tag deleted between the listing and its HEAD is skipped; it must not fail the"
+      .. " whole repository (acr-cli #459)",
+    file = "lua/regsh/purge/inventory.lua",
+    from = 'if not found and code == "ENOTFOUND" then t.gone = true; return end',
+    to = "",
+    specs = {"tests/spec/purge_races_spec.lua"},
+    filter = "gone by the time",
+    tags = {fast = true},
+  },
+  {
+    name = "purge-vanished-manifest-fails-repository",
+    why = "a manifest gone before its GET has no facts; it must not fail the repository",
+    file = "lua/regsh/purge/inventory.lua",
+    from = 'if not m and code == "ENOTFOUND" then',
+    to = "if false then",
+    specs = {"tests/spec/purge_races_spec.lua"},
+    filter = "gone before its GET",
+    tags = {fast = true},
   },
 }

@@ -69,9 +69,17 @@ function Gatherer:learn(digest, m)
     return
   end
   if not m then
-    m = check(self.reg:manifest(self.name, digest))
+    local err, code
+    m, err, code = self.reg:manifest(self.name, digest)
+    if not m and code == "ENOTFOUND" then
+      -- gone since it was listed, or a child a broken index still names: it
+      -- has no facts (and none are stored); a delete of it is already done
+      self.facts[digest] = {digest = digest, children = {}, platforms = {}}
+      return
+    end
+    check(m, err, code)
   end
-  if manifest.is_throwaway and manifest.is_throwaway(m) then
+  if manifest.is_throwaway(m) then
     -- a tag a killed untag left on regsh's throwaway manifest: never stored
     self.throwaways[digest] = true
     self.facts[digest] = facts_of(m)
@@ -104,16 +112,25 @@ function Gatherer:resolve_tags(entries, cold)
   for i, t in ipairs(entries) do
     jobs[i] = function()
       if t.digest then return end
+      local found, err, code
       if cold then
-        local m = check(self.reg:manifest(self.name, t.name))
-        t.digest = m.digest
-        self:learn(m.digest, m)
+        found, err, code = self.reg:manifest(self.name, t.name)
       else
-        t.digest = check(self.reg:head(self.name, t.name)).digest
+        found, err, code = self.reg:head(self.name, t.name)
       end
+      -- a tag deleted between the listing and now is no longer there to purge
+      if not found and code == "ENOTFOUND" then t.gone = true; return end
+      t.digest = check(found, err, code).digest
+      if cold then self:learn(found.digest, found) end
     end
   end
   async.gather(jobs, {concurrency = self.concurrency})
+  local kept = 0
+  for i = 1, #entries do
+    local t = entries[i]
+    entries[i] = nil
+    if not t.gone then kept = kept + 1; entries[kept] = t end
+  end
 end
 
 -- Learn the facts of every digest in set (keys), known ones from the store
