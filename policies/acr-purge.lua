@@ -195,10 +195,11 @@ return {
       local dangling = (params.untagged_only and repo.untagged or repo:dangling(chosen))
         :where(function(m) return params.include_locked or not m.locked end)
         :older_than(cutoff):sort_by_time():skip(params.keep)
+      local once_untagged = "untagged once its tags go, " .. age_text
+      local untagged = "untagged, " .. age_text
       for _, m in ipairs(dangling) do
         out[#out + 1] = {kind = "manifest", digest = m.digest,
-          reason = "untagged" .. (#m.tags > 0 and " once its tags go" or "") .. ", "
-            .. describe(cutoff)}
+          reason = #m.tags > 0 and once_untagged or untagged}
       end
     end
     return out
