@@ -181,7 +181,9 @@ return {
     if not json and text ~= "" then io.stdout:write(text, "\n") end
     local tags, manifests, status = totals.tags, totals.manifests, 0
     if not args.dry_run then
-      local tick, finish = progress(tags > 0 and (totals.manifests + tags) or totals.manifests)
+      local actions = 0   -- what on_done counts: an untag, or a delete with all its tags
+      for _, r in ipairs(plan.repositories) do actions = actions + #r.actions end
+      local tick, finish = progress(actions)
       local result = plan:apply({concurrency = concurrency, max_deletes = args.max_deletes,
         on_done = function() tick() end})
       finish()
