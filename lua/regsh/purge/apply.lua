@@ -50,7 +50,7 @@ function M.repository(reg, rplan, ctx)
     table.insert(waves[a.wave], a)
   end
   table.sort(order)
-  local deleted, done = {}, 0
+  local deleted, done, finished = {}, 0, {}
   local function one(a)
     if ctx.stop.reason or rplan.failure then a.skipped = "stopped"; return end
     if ctx.budget.left then
@@ -62,7 +62,7 @@ function M.repository(reg, rplan, ctx)
       done = done + 1
       a.done = true
       if a.op == "delete" then deleted[#deleted + 1] = a.digest end
-      if journal then journal_mod.done(journal, a) end
+      finished[#finished + 1] = a
     else
       a.failed = err
       if code == "ENOTSUP" and done == 0 then
@@ -91,6 +91,8 @@ function M.repository(reg, rplan, ctx)
       jobs[#jobs + 1] = function() one(a) end
     end
     async.gather(jobs, {concurrency = ctx.concurrency})
+    if journal then journal_mod.done(journal, finished) end
+    finished = {}
     -- a failed wave leaves the next (children, subjects) alone: they are
     -- still needed by what could not be deleted
     if rplan.failure or ctx.stop.reason then break end

@@ -15,7 +15,7 @@ local M = {}
 
 M.MAX_CONCURRENCY = 32
 -- repositories read and planned at once: each holds its inventory in memory
-M.REPOSITORY_CONCURRENCY = 2
+M.REPOSITORY_CONCURRENCY = 4
 
 local function fail(code, message)
   return nil, code .. ": " .. message, code

@@ -21,11 +21,22 @@ VALUES (?, ?, ?, ?, ?, ?)]], registry, repository, a.op, a.tag or a.digest, a.di
   return {store = store, registry = registry, repository = repository}
 end
 
---- done(journal, action): the action is done; its row goes.
-function M.done(journal, a)
-  return journal.store.db:exec([[
+--- done(journal, actions): these actions are done; their rows go, in one
+--- transaction (apply calls it once per wave: a row left by a run killed
+--- before its wave ended names something already gone, which the next run
+--- finds done).
+function M.done(journal, actions)
+  if #actions == 0 then return true end
+  local db = journal.store.db
+  return journal.store:transaction(function()
+    for _, a in ipairs(actions) do
+      local n, err, code = db:exec([[
 DELETE FROM purge_journal WHERE registry = ? AND repository = ? AND op = ? AND target = ?]],
-    journal.registry, journal.repository, a.op, a.tag or a.digest)
+        journal.registry, journal.repository, a.op, a.tag or a.digest)
+      if not n then return nil, err, code end
+    end
+    return true
+  end)
 end
 
 --- pending(store, registry, repository) -> {untags = {{tag, digest}},
