@@ -14,7 +14,8 @@ local report = require "regsh.purge.report"
 local M = {}
 
 M.MAX_CONCURRENCY = 32
--- repositories read and planned at once: each holds its inventory in memory
+-- repositories read and planned at once: each holds its inventory in memory;
+-- four keep the request slots busy between one repository's phases
 M.REPOSITORY_CONCURRENCY = 4
 
 local function fail(code, message)
