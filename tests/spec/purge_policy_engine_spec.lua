@@ -159,7 +159,7 @@ describe("purge policies through the engine", function()
         local path = write("bad.lua", "return {\n  select = function(repo)\n    " .. call
           .. "\n    return {}\n  end,\n}\n")
         local line = refused(path)
-        assert.matches("^regsh purge: .*policy " .. escaped(path) .. ": select%('app/%a+'%) failed: "
+        assert.matches("^regsh purge: .*policy " .. escaped(path) .. ": select%('[%w/._-]+'%) failed: "
           .. escaped(path) .. ":3: ", line)
       end)
     end
@@ -198,7 +198,7 @@ end}]])
       local path = write("loop.lua", "return {\n  time_limit = 0.5,\n  select = function()\n"
         .. "    while true do end\n  end,\n}\n")
       local line = refused(path)
-      assert.matches("policy " .. escaped(path) .. ": select%('app/%a+'%) failed: .*took more "
+      assert.matches("policy " .. escaped(path) .. ": select%('[%w/._-]+'%) failed: .*took more "
         .. "than 0%.5s of CPU time", line)
     end)
 
@@ -221,7 +221,7 @@ end}]])
       local number = write("number.lua", "return {select = function() return 42 end}")
       assert.matches("policy " .. escaped(number) .. ": select returned a number", refused(number))
       local unknown = write("unknown.lua", "return {select = function() return {'no-such-tag'} end}")
-      assert.matches("'no%-such%-tag' is not a tag or manifest of app/", refused(unknown))
+      assert.matches("'no%-such%-tag' is not a tag or manifest of [%w/._-]+", refused(unknown))
       local map = write("map.lua", "return {select = function() return {x = 1} end}")
       assert.matches("select returned a table with key x", refused(map))
       -- a manifest of app/api handed back for app/web (and the other way round)
