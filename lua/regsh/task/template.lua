@@ -213,7 +213,7 @@ function Parser:enter()
 end
 
 local function describe(tok)
-  if tok.k == "eof" then return "EOF" end
+  if tok.k == "eof" then return "end of input" end
   if tok.k == "close" then return "}}" end
   if tok.k == "string" then return funcs.go_quote(tok.v) end
   return tostring(tok.v or tok.k)
