@@ -33,13 +33,14 @@ end
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
 --- strip_comments(text) -> text without the lines whose trimmed form starts
---- with '#' (acb templating.NewTemplate: block scalars included).
+--- with '#' (acb templating.NewTemplate: block scalars included), and the
+--- original line number of each line kept.
 function M.strip_comments(text)
-  local kept = {}
-  for _, line in ipairs(lines_of(text)) do
-    if trim(line):sub(1, 1) ~= "#" then kept[#kept + 1] = line end
+  local kept, from = {}, {}
+  for i, line in ipairs(lines_of(text)) do
+    if trim(line):sub(1, 1) ~= "#" then kept[#kept + 1] = line; from[#from + 1] = i end
   end
-  return table.concat(kept, "\n")
+  return table.concat(kept, "\n"), from
 end
 
 --- find_version(text) -> the value of the first unindented `version:` line,
@@ -63,12 +64,12 @@ function M.aliases_enabled(version)
   return version >= M.ALIAS_VERSION
 end
 
---- separate(text) -> alias_block, rest (acb SeparateAliasFromRest): the block
---- runs from a top-level `alias:` line to the next top-level `key:` line;
---- comment lines leave both.
+--- separate(text) -> alias_block, rest, rest_lines (acb SeparateAliasFromRest):
+--- the block runs from a top-level `alias:` line to the next top-level `key:`
+--- line; comment lines leave both; rest_lines[k] is the input line of rest's k-th.
 function M.separate(text)
-  local alias, rest, inside = {}, {}, false
-  for _, line in ipairs(lines_of(text)) do
+  local alias, rest, inside, from = {}, {}, false, {}
+  for i, line in ipairs(lines_of(text)) do
     line = line:gsub("\r$", "")
     if not line:match("^%s*#") then
       if not inside and line:match("^alias%s*:") then
@@ -78,6 +79,7 @@ function M.separate(text)
       end
       local into = inside and alias or rest
       into[#into + 1] = line .. "\n"
+      if not inside then from[#rest] = i end
     end
   end
   -- lines_of adds an empty last line for text ending in "\n"; the scanner does not
@@ -85,7 +87,7 @@ function M.separate(text)
     if rest[#rest] == "\n" then rest[#rest] = nil
     elseif alias[#alias] == "\n" then alias[#alias] = nil end
   end
-  return table.concat(alias), table.concat(rest)
+  return table.concat(alias), table.concat(rest), from
 end
 
 local function is_alnum(ch) return #ch == 1 and ch:match("^%w$") ~= nil end
@@ -307,13 +309,16 @@ end
 local function render_all(text, opts)
   local result = {warnings = {}}
   local name = opts.name or "acb.yaml"
-  text = M.strip_comments(text)
+  local line_map
+  text, line_map = M.strip_comments(text)
   result.stripped = text
   result.version = M.find_version(text)
   result.aliases = M.aliases_enabled(result.version)
   local data = run_data(opts)
   if result.aliases then
-    local block, rest = M.separate(text)
+    local block, rest, rest_lines = M.separate(text)
+    for k, i in ipairs(rest_lines) do rest_lines[k] = line_map[i] end
+    line_map = rest_lines
     local rendered, err, code = render(block, data, name .. " (alias)")
     if not rendered then return nil, err, code end
     local map, directive_or_err, fcode = M.alias_map(rendered, {name = name, fetch = opts.fetch,
@@ -323,6 +328,7 @@ local function render_all(text, opts)
     text = M.substitute(rest, map, directive_or_err)
   end
   result.processed = text
+  result.line_map = line_map
   if text == "" then
     result.rendered = ""
     return result
@@ -355,6 +361,10 @@ local function render_all(text, opts)
   if not rendered then return nil, err, code end
   if rendered == "" then return fail(name .. ": rendered template was empty") end
   result.rendered = rendered
+  -- rendered line -> file line, while the render kept the line count
+  if select(2, rendered:gsub("\n", "")) ~= select(2, text:gsub("\n", "")) then
+    result.line_map = nil
+  end
   return result
 end
 
@@ -395,9 +405,22 @@ function M.process(text, opts)
   if not result then return nil, err, code end
   local yaml = require "regsh.yaml"
   local raw = {}
+  local map = result.line_map
+  local function file_line(n) return map and map[n] or n end
   if result.rendered ~= "" then
     local decoded, derr = yaml.decode(drop_duplicate_top_keys(result.rendered), name)
-    if derr then return fail(require("regsh.errors").detail(derr)) end
+    if derr then
+      derr = require("regsh.errors").detail(derr)
+      local at = #name + 2
+      local line, rest = derr:sub(at):match("^(%d+)(:.*)$")
+      if derr:sub(1, at - 1) == name .. ":" and line then
+        rest = rest:gsub("at (%d+):(%d+)%)$", function(l, c)
+          return "at " .. file_line(tonumber(l)) .. ":" .. c .. ")"
+        end)
+        derr = name .. ":" .. file_line(tonumber(line)) .. rest
+      end
+      return fail(derr)
+    end
     if decoded ~= yaml.null then raw = decoded end
   end
   if type(raw) ~= "table" or getmetatable(raw) == require("regsh.json").array_mt then
@@ -405,8 +428,16 @@ function M.process(text, opts)
       .. (type(raw) == "table" and "sequence" or type(raw)))
   end
   result.raw = raw
+  local step_lines = M.step_lines(result.rendered)
+  for _, at in ipairs(step_lines) do at[1] = file_line(at[1]) end
+  result.file_line = file_line
+  local key_lines = {}
+  for i, line in ipairs(lines_of(result.rendered)) do
+    local key = line:match("^[\"']?([%w_]+)[\"']?%s*:")
+    if key then key_lines[key] = {file_line(i), 1} end
+  end
   local task, nerr, ncode = model.normalize(raw, {name = name, env = opts.env,
-    task_name = opts.task_name, step_lines = M.step_lines(result.rendered),
+    task_name = opts.task_name, step_lines = step_lines, key_lines = key_lines,
     default_workdir = opts.default_workdir})
   if not task then return nil, nerr, ncode end
   if result.aliases then M.expand_command_aliases(task, result.alias_map) end

@@ -31,8 +31,8 @@ local NULL = require("regsh.json").null
 -- A failure carrying ACR's message; `where` ("acb.yaml:12:3" or "acb.yaml")
 -- goes in front so the one line names the input.
 local Invalid = {}
-local function invalid(message)
-  error(setmetatable({message = message}, Invalid), 0)
+local function invalid(message, key)
+  error(setmetatable({message = message, key = key}, Invalid), 0)
 end
 
 -- Go's %q for the strings tasks hold (printable ASCII and UTF-8 pass).
@@ -395,10 +395,12 @@ local function check_mount_names(steps, volumes)
   end
 end
 
--- where(index) -> "file:line:col" of step index (0-based) when known
-local function locate(opts, index)
+-- where(index, key) -> "file:line:col" of step index (0-based) or of a
+-- top-level key, when known
+local function locate(opts, index, key)
   local name = opts.name
   local at = index and opts.step_lines and opts.step_lines[index + 1]
+    or key and opts.key_lines and opts.key_lines[key]
   if at and name then return string.format("%s:%d:%d", name, at[1], at[2]) end
   if at then return string.format("line %d:%d", at[1], at[2]) end
   return name
@@ -426,7 +428,7 @@ local function build(raw, opts)
   if task.version == "" then task.version = M.CURRENT_VERSION end
   if not M.VERSIONS[task.version:lower()] then
     invalid(string.format("invalid version specified: %s, the current version is %s",
-      go_quote(task.version), go_quote(M.CURRENT_VERSION)))
+      go_quote(task.version), go_quote(M.CURRENT_VERSION)), "version")
   end
   for i = #task.networks, 1, -1 do
     if task.networks[i].isDefault then task.default_network = task.networks[i].name; break end
@@ -459,14 +461,14 @@ end
 
 --- normalize(raw, opts) -> task | nil, "ETASK: where: message", "ETASK"
 --- opts: {name = "acb.yaml", step_lines = {{line, col}, ...}, env = {"K=V"},
----        task_name = "...", default_workdir = "...", allow_fn = bool (Lua steps)}
+---        key_lines = {version = {line, col}}, task_name = "...", default_workdir = "...", allow_fn = bool (Lua steps)}
 function M.normalize(raw, opts)
   opts = opts or {}
   if getmetatable(raw) == M.Builder then return raw:normalize(opts) end
   local ok, task = pcall(build, raw, opts)
   if ok then return setmetatable(task, M.Task) end
   if getmetatable(task) ~= Invalid then error(task, 0) end
-  local where = locate(opts, task.index)
+  local where = locate(opts, task.index, task.key)
   local message = task.message
   if task.index and not where then message = message .. " (step " .. task.index + 1 .. ")" end
   return nil, "ETASK: " .. (where and where .. ": " or "") .. message, "ETASK"
