@@ -26,16 +26,17 @@ local function lines_of(text)
   return lines
 end
 
--- a known key spelled with other case, or the known key it starts
+-- a known key spelled with other case (or a singular of it), else the shortest known key it starts
 local function suggestion(key, known)
-  local lower = key:lower()
+  local lower, best = key:lower(), nil
   for k in pairs(known) do
-    if k:lower() == lower then return k end
+    if k:lower() == lower or k:lower() == lower:gsub("y$", "ies") then return k end
+    if #lower >= 4 and k:lower():sub(1, #lower) == lower
+      and (best == nil or #k < #best or (#k == #best and k < best)) then
+      best = k
+    end
   end
-  for k in pairs(known) do
-    if #lower >= 4 and k:lower():sub(1, #lower) == lower then return k end
-  end
-  return nil
+  return best
 end
 
 local function sorted_keys(t)
