@@ -935,4 +935,34 @@ return {
     filter = "undefined values as empty",
     tags = {fast = true},
   },
+  {
+    name = "task-implicit-dep-all-previous",
+    why = "a step without when waits for the step just before it in the file (acb's"
+      .. " prevStep), even when that one started at once with when: [\"-\"]; not for nothing",
+    file = "lua/regsh/task/model.lua",
+    from = "if prev then deps[1] = prev.id end",
+    to = "if prev and not (prev.when and prev.when[1] == \"-\") then deps[1] = prev.id end",
+    specs = {"tests/spec/task_model_spec.lua", "tests/spec/task_yaml_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "task-aliases-any-version",
+    why = "aliases are on only when the version compares >= \"v1.1.0\" as a string:"
+      .. " v1.0.0, V1.1.0 and a missing version leave $ID alone",
+    file = "lua/regsh/task/acr_yaml.lua",
+    from = "return version >= M.ALIAS_VERSION",
+    to = "return version:lower() >= \"v1\"",
+    specs = {"tests/spec/task_model_spec.lua", "tests/spec/task_yaml_spec.lua"},
+    tags = {fast = true},
+  },
+  {
+    name = "task-comment-strip-outside-scalars-only",
+    why = "acb drops every line whose trimmed form starts with '#', inside block scalars"
+      .. " too, before any YAML parsing",
+    file = "lua/regsh/task/acr_yaml.lua",
+    from = 'if trim(line):sub(1, 1) ~= "#" then',
+    to = 'if line:sub(1, 1) ~= "#" then',
+    specs = {"tests/spec/task_model_spec.lua", "tests/spec/task_yaml_spec.lua"},
+    tags = {fast = true},
+  },
 }
