@@ -200,7 +200,6 @@ describe("the container executor", function()
       assert.equal("ECONTAINER", code)
       assert.equal("ECONTAINER: step bad: image localhost/regsh-test/no-such-image:v9 does not"
         .. " exist locally (and pull is off)", err)
-      assert.same({}, leftovers("regsh.run=never-started"))
     end)
 
     it("accepts a missing image that the step pulls or an earlier build tags", function()
@@ -223,6 +222,10 @@ describe("the container executor", function()
       local task = {name = "secrets", volumes = {{name = "creds",
         secret = {["token.txt"] = "czNjcjN0", ["user"] = "Ym9i"}}}, steps = {}}
       local run = new_run(task, "ca2")
+      finally(function()
+        ex:cleanup(run)
+        fs.remove_tree(run.workspace)
+      end)
       assert.is_true(ex:prepare(run))
       local key = run.container_key
       local made = leftovers("regsh.key=" .. key)
@@ -243,16 +246,19 @@ describe("the container executor", function()
       assert.same({"regsh_" .. key}, report.networks)
       assert.same({key .. "_home"}, report.volumes)
       assert.same({}, report.errors)
-      assert.same({}, leftovers("regsh.run=ca2"))
+      assert.same({}, leftovers("regsh.key=" .. key))
       assert.is_nil(fs.stat(dir))
       assert.same({containers = {}, networks = {}, volumes = {}, errors = {}}, ex:cleanup(run))
-      fs.remove_tree(run.workspace)
     end)
 
     it("creates declared networks unless skipCreation, and removes only those", function()
       local run = new_run({name = "nets", steps = {}, networks = {
         {name = "regsh-spec-own-net", isDefault = true},
         {name = "podman", skipCreation = true}}}, "ca3")
+      finally(function()
+        ex:cleanup(run)
+        fs.remove_tree(run.workspace)
+      end)
       assert.is_true(ex:prepare(run))
       assert.same({"regsh-spec-own-net"},
         (function()
@@ -264,7 +270,6 @@ describe("the container executor", function()
       local report = ex:cleanup(run)
       assert.same({"regsh-spec-own-net"}, report.networks)
       assert.truthy(podman("network", "ls", "-q"):find("podman", 1, true))
-      fs.remove_tree(run.workspace)
     end)
   end)
 
@@ -290,7 +295,7 @@ describe("the container executor", function()
     local report = ex:cleanup(run)
     assert.same({run.container_key .. "_app"}, report.containers)
     assert.is_false(ex:detached(run, app))
-    assert.same({}, leftovers("regsh.run=ca4"))
+    assert.same({}, leftovers("regsh.key=" .. run.container_key))
   end)
 
   describe("push", function()
@@ -386,7 +391,6 @@ describe("the container executor", function()
       end
       assert.is_nil(exec_container.start_time(tonumber(reaper)), "the reaper is still running")
       assert.same({}, leftovers("regsh.key=" .. key))
-      assert.same({}, leftovers("regsh.run=ca6"))
     end)
 
     it("stops at a normal end and leaves the cleanup to the runner", function()
