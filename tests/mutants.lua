@@ -965,4 +965,44 @@ return {
     specs = {"tests/spec/task_model_spec.lua", "tests/spec/task_yaml_spec.lua"},
     tags = {fast = true},
   },
+  {
+    name = "task-container-cleanup-misses-label",
+    why = "cleanup finds a run's containers by its label; a filter that misses leaves a kept"
+      .. " or detached container running after the run",
+    file = "lua/regsh/task/exec_container.lua",
+    from = 'remove("containers", {"ps", "-a", "--filter", filter,',
+    to = 'remove("containers", {"ps", "-a", "--filter", "label=regsh.step=none",',
+    specs = {"tests/spec/task_container_spec.lua"},
+    filter = "leave nothing",
+  },
+  {
+    name = "task-container-no-network-alias",
+    why = "steps reach each other by step id (ACR's container names) through --network-alias",
+    file = "lua/regsh/task/exec_container.lua",
+    from = 'if takes_alias(network) then add(argv, "--network-alias", step.id) end',
+    to = "",
+    specs = {"tests/spec/task_container_spec.lua"},
+    filter = "by its step id",
+  },
+  {
+    name = "task-container-tls-verify-always-off",
+    why = "a push skips TLS verification only for a loopback or insecure registry",
+    file = "lua/regsh/task/exec_container.lua",
+    from = 'if insecure then add(argv, "--tls-verify=false") end',
+    to = 'add(argv, "--tls-verify=false")',
+    specs = {"tests/spec/task_container_spec.lua"},
+    filter = "only to loopback or insecure",
+    tags = {fast = true},
+  },
+  {
+    name = "task-container-credentials-on-argv",
+    why = "push credentials go through a private auth file, never on argv (ps shows argv)",
+    file = "lua/regsh/task/exec_container.lua",
+    from = 'if dir then add(argv, "--authfile", dir .. "/config.json") end',
+    to = 'local c = dir and self.credentials and self.credentials(host)'
+      .. ' if c then add(argv, "--creds", c.username .. ":"'
+      .. ' .. require("regsh.registry.redact").reveal(c.password)) end',
+    specs = {"tests/spec/task_container_spec.lua"},
+    filter = "never on argv",
+  },
 }

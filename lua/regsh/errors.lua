@@ -13,6 +13,8 @@ M.codes = {
   -- regsh's own codes
   EAUTH = {"credentials are missing or were rejected (HTTP 401)"},
   EDENIED = {"the credentials are valid but not allowed to do this (HTTP 403)"},
+  ECONTAINER = {"the container engine (podman/docker) is missing, or failed outside a step"
+    .. " (network create, image missing before start)"},
   EDIGEST = {"content does not match its digest, or a digest is malformed"},
   EDRYRUN = {"a write was not done because the client is in dry-run mode"},
   EDATE = {"a timestamp or date (RFC 3339, HTTP date) cannot be read or is out of range"},
