@@ -12,6 +12,7 @@ local M = {}
 M.codes = {
   -- regsh's own codes
   EAUTH = {"credentials are missing or were rejected (HTTP 401)"},
+  ECRON = {"a cron expression or time zone cannot be read, or the expression never fires"},
   EDENIED = {"the credentials are valid but not allowed to do this (HTTP 403)"},
   EDIGEST = {"content does not match its digest, or a digest is malformed"},
   EDRYRUN = {"a write was not done because the client is in dry-run mode"},

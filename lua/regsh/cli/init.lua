@@ -8,6 +8,7 @@ local M = {}
 M.commands = {
   "help", "completion", "repl",
   "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge",
+  "cron",
   "login", "logout",
 }
 
