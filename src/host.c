@@ -23,6 +23,7 @@
 #include "util.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* in liblua5.4-cjson, not in its header */
+int luaopen_regsh_core_cron(lua_State *L);
 int luaopen_regsh_core_fs(lua_State *L);
 int luaopen_regsh_core_proc(lua_State *L);
 int luaopen_regsh_core_regex(lua_State *L);
@@ -273,6 +274,7 @@ static int setup (lua_State *L) {
   lua_pop(L, 1);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
+  preload(L, "regsh.core.cron", luaopen_regsh_core_cron);
   preload(L, "regsh.core.fs", luaopen_regsh_core_fs);
   preload(L, "regsh.core.host", luaopen_regsh_core_host);
   preload(L, "regsh.core.loop", luaopen_regsh_core_loop);

@@ -12,6 +12,7 @@ local M = {}
 M.codes = {
   -- regsh's own codes
   EAUTH = {"credentials are missing or were rejected (HTTP 401)"},
+  ECRON = {"a cron expression or time zone cannot be read, or the expression never fires"},
   EDENIED = {"the credentials are valid but not allowed to do this (HTTP 403)"},
   ECONTAINER = {"the container engine (podman/docker) is missing, or failed outside a step"
     .. " (network create, image missing before start)"},

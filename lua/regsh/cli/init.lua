@@ -9,6 +9,7 @@ M.commands = {
   "help", "completion", "repl",
   "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge",
   "task",
+  "cron",
   "login", "logout",
 }
 
