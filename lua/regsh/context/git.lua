@@ -26,26 +26,19 @@ end
 function M.parse(source, token)
   local url, fragment = source:match("^([^#]*)#?(.*)$")
   local scheme, userinfo, rest = url:match("^(%a[%w+.-]*://)([^/@]*)@(.*)$")
-  local password
+  local user, secret = "dummy", nil
   if scheme then
-    local user, pass = userinfo:match("^([^:]*):(.*)$")
-    if user then
-      password = pass
-      token = token or (user == "dummy" and pass or nil)
-    else
-      token = token or userinfo
-      password = userinfo
-    end
+    local name, pass = userinfo:match("^([^:]*):(.*)$")
+    if name then user, secret = name, pass
+    else secret = userinfo end  -- a user without a password is a token (ACR)
     url = scheme .. rest
   end
   local ref, subdir = fragment, ""
   local colon = fragment:find(":", 1, true)
   if colon then ref, subdir = fragment:sub(1, colon - 1), fragment:sub(colon + 1) end
-  local user = scheme and userinfo:match("^([^:]*):") or nil
-  if user == "dummy" or user == nil then user = nil end
-  return {url = url, ref = ref, subdir = subdir, token = token, user = user,
-          password = (user and password) or nil,
-          shown = M.redact(source, {token, password})}
+  if token then user = "dummy" end  -- opts.token is ACR's --git-access-token
+  return {url = url, ref = ref, subdir = subdir, token = token or secret, user = user,
+          password = secret, shown = M.redact(source, {token, secret})}
 end
 
 --- redact(text, secrets) -> text with each secret (as itself, percent-encoded
@@ -75,7 +68,7 @@ local function environment(src)
     GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "protocol.file.allow", GIT_CONFIG_VALUE_0 = "always",
   }
   if src.token then
-    local pair = (src.user or "dummy") .. ":" .. src.token
+    local pair = src.user .. ":" .. src.token
     env.GIT_CONFIG_COUNT = "2"
     env.GIT_CONFIG_KEY_1 = "http.extraHeader"
     env.GIT_CONFIG_VALUE_1 = "Authorization: Basic " .. base64.encode(pair)

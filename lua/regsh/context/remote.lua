@@ -16,12 +16,12 @@ local function fail(shown, what)
 end
 M.fail = fail
 
---- download(url, path, opts) -> true | fail: GET url into the file path.
+--- download(url, path, shown, opts) -> true | fail: GET url into the file path.
 --- opts.timeout: seconds without a byte before a try is given up (30).
 function M.download(url, path, shown, opts)
   local last
   for attempt = 1, TRIES do
-    if attempt > 1 then async.sleep(opts.backoff or (0.5 * 2 ^ (attempt - 2))) end
+    if attempt > 1 then async.sleep(0.5 * 2 ^ (attempt - 2)) end
     local res, err = http.get(url, {output = path, timeout = 0, follow = 10,
                                     stall_timeout = opts.timeout or 30, insecure = opts.insecure})
     if res and res.status < 300 then return true end
