@@ -7,7 +7,7 @@ local submodules = {
   yaml = "regsh.yaml", proc = "regsh.proc", async = "regsh.async",
   cli = "regsh.cli", log = "regsh.log", digest = "regsh.digest", errors = "regsh.errors",
   regex = "regsh.regex", fs = "regsh.fs", time = "regsh.time", store = "regsh.store",
-  purge = "regsh.purge",
+  purge = "regsh.purge", task = "regsh.task", context = "regsh.context",
 }
 
 -- scheduler functions at the top level: regsh.spawn, regsh.sleep, ...
