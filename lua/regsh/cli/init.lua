@@ -7,7 +7,7 @@ local M = {}
 -- Every subcommand, in the order `regsh help` lists them.
 M.commands = {
   "help", "completion", "repl",
-  "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge",
+  "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge", "run",
   "login", "logout",
 }
 

@@ -162,13 +162,12 @@ function M.load(path, opts)
 end
 
 --- from_yaml(text, opts) -> task | fail: a task from ACR task YAML text.
+--- opts: {name, values, secrets, registry, base_dir, task_name}.
 function M.from_yaml(text, opts)
-  local ok, acr_yaml = pcall(require, "regsh.task.acr_yaml")
-  if not ok then return nil, "ETASK: task YAML is not supported by this build", "ETASK" end
   local runner = require "regsh.task.runner"
   local source = {text = text, opts = opts}
   local model, err, code = runner.render(source, runner.run_info{id = "dryrun",
-    registry = opts.registry, workspace = "", task_name = opts.task_name}, acr_yaml)
+    registry = opts.registry, workspace = "", task_name = opts.task_name})
   if not model then return nil, err, code end
   return setmetatable({raw = nil, model = model, source = source}, Task)
 end
