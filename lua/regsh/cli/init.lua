@@ -7,7 +7,8 @@ local M = {}
 -- Every subcommand, in the order `regsh help` lists them.
 M.commands = {
   "help", "completion", "repl",
-  "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge", "run",
+  "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge",
+  "run", "task",
   "login", "logout",
 }
 
