@@ -552,7 +552,8 @@ function M.plan(task, opts)
   run.task, run.model = model, model
   local plan = {executor = ex.kind, steps = {}}
   for i, s in ipairs(model.steps) do
-    plan.steps[i] = {id = s.id, kind = s.kind, deps = s.deps, argv = plan_argv(ex, run, s)}
+    plan.steps[i] = {id = s.id, kind = s.kind, deps = s.deps,
+                     argv = mask(plan_argv(ex, run, s), masks_of(opts.secrets))}
   end
   return plan
 end
