@@ -26,6 +26,9 @@ M.codes = {
   EREF = {"an image reference or registry host is malformed"},
   EREGEX = {"a regular expression does not compile, or its match limit was hit"},
   ESTORE = {"the state store cannot be used: not an SQLite database, damaged, or written by a newer regsh"},
+  ETASK = {"a task definition is invalid: YAML shape, unknown `when` id, self reference,"
+    .. " two kinds in a step, bad values file, bad `--set`"},
+  ETEMPLATE = {"a template does not parse or fails to render (message names file:line and the problem)"},
   ETLS = {"the TLS handshake failed or the certificate was not trusted"},
   ETOOBIG = {"a body or header is larger than its limit (max_body, HTTP 413, response headers)"},
   ETOOMANYREDIRECTS = {"a request was redirected more times than allowed"},
