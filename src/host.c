@@ -280,6 +280,7 @@ static int setup (lua_State *L) {
   preload(L, "regsh.core.regex", luaopen_regsh_core_regex);
   preload(L, "regsh.core.repl", luaopen_regsh_core_repl);
   preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
+  preload_shared(L, "regsh.core.archive", "archive");
   preload_shared(L, "regsh.core.digest", "digest");
   preload_shared(L, "regsh.core.http", "http");
   preload_shared(L, "regsh.core.store", "store");

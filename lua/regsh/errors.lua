@@ -11,8 +11,11 @@ local M = {}
 -- too large for its limit does not fix itself by asking again.
 M.codes = {
   -- regsh's own codes
+  EARCHIVE = {"an archive is damaged, unsupported, or has an unsafe entry"},
   EAUTH = {"credentials are missing or were rejected (HTTP 401)"},
   EDENIED = {"the credentials are valid but not allowed to do this (HTTP 403)"},
+  ECONTEXT = {"a context cannot be read or materialised: missing dir, bad tar, unsafe path in an archive,"
+    .. " git fetch failed, unreachable URL, unknown form"},
   EDIGEST = {"content does not match its digest, or a digest is malformed"},
   EDRYRUN = {"a write was not done because the client is in dry-run mode"},
   EDATE = {"a timestamp or date (RFC 3339, HTTP date) cannot be read or is out of range"},
