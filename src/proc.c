@@ -63,6 +63,7 @@ typedef struct {
   int hard_killed;            /* SIGKILL sent after the grace period */
   int timed_out;
   int closed;                 /* no child (yet, or any more): methods raise */
+  int detached;               /* closing the handle leaves the child running */
 } Proc;
 
 
@@ -243,14 +244,22 @@ static void exit_cb (uv_process_t *h, int64_t exit_status, int term_signal) {
 /* Let go of everything; a child still running is killed with its group and
 ** reaped here, so no zombie and no stray process outlives its handle. */
 static void release (Proc *p) {
-  if (p->process) {
+  if (p->process && p->detached) {
+    /* let it run on: libuv forgets it, and whoever outlives regsh reaps it
+    ** (or we do now, if it has ended already) */
+    int status;
+    regsh_close_handle(p->process);
+    p->process = NULL;
+    while (waitpid(p->pid, &status, WNOHANG) == -1 && errno == EINTR) {}
+  }
+  else if (p->process) {
     int status;
     killgroup(p, SIGKILL);
     regsh_close_handle(p->process);  /* libuv forgets the pid: we reap it */
     p->process = NULL;
     while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR) {}
   }
-  else if (p->op.active)
+  else if (p->op.active && !p->detached)
     killgroup(p, SIGKILL);  /* the leader is gone, members hold the pipes */
   output_close(&p->out);
   output_close(&p->err);
@@ -582,6 +591,7 @@ static int proc_spawn (lua_State *L) {
     release(p);  /* kills and reaps the child */
     return regsh_fail_errno(L, r, "cannot read the output of '%s'", options.file);
   }
+  p->detached = o.detached;  /* only now: a failed start above kills the child */
   regsh_op_begin(L, 6, &p->op, proc_cancel);
   if (o.input) input_write(p);
   if (o.timeout_ms) uv_timer_start(p->timer, timer_cb, o.timeout_ms, 0);

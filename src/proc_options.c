@@ -170,13 +170,14 @@ static uint64_t checkseconds (lua_State *L, int opts, const char *key,
 ** neighbours' values are judged */
 void proc_read_spawn_options (lua_State *L, SpawnOptions *o) {
   static const char *const keys[] = {
-    "cwd", "env", "env_merge", "grace", "max_output", "on_stderr",
+    "cwd", "detached", "env", "env_merge", "grace", "max_output", "on_stderr",
     "on_stdout", "shell", "stderr", "stdin", "stdout", "timeout", NULL
   };
   lua_Integer max_output;
   int shell;
   regsh_check_keys(L, 2, keys);
   shell = regsh_opt_boolean(L, 2, "shell", 0);
+  o->detached = regsh_opt_boolean(L, 2, "detached", 0);
   o->cwd = regsh_opt_string(L, 2, "cwd", NULL, NULL);
   o->input = regsh_opt_string(L, 2, "stdin", NULL, &o->input_len);
   o->out_mode = checkmode(L, 2, "stdout", "on_stdout", 0);

@@ -24,6 +24,7 @@ typedef struct {
   int out_mode, err_mode;
   uint64_t timeout_ms, grace_ms;  /* timeout_ms 0: none */
   size_t max_output;
+  int detached;               /* the child outlives its handle */
 } SpawnOptions;
 
 /* [-0, +3, v] read spawn(argv, opts) (stack slots 1 and 2) into o. Pushes

@@ -14,6 +14,8 @@ M.codes = {
   EARCHIVE = {"an archive is damaged, unsupported, or has an unsafe entry"},
   EAUTH = {"credentials are missing or were rejected (HTTP 401)"},
   EDENIED = {"the credentials are valid but not allowed to do this (HTTP 403)"},
+  ECONTAINER = {"the container engine (podman/docker) is missing, or failed outside a step"
+    .. " (network create, image missing before start)"},
   ECONTEXT = {"a context cannot be read or materialised: missing dir, bad tar, unsafe path in an archive,"
     .. " git fetch failed, unreachable URL, unknown form"},
   EDIGEST = {"content does not match its digest, or a digest is malformed"},

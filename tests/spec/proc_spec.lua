@@ -345,6 +345,29 @@ describe("regsh.proc #disk", function()
       assert.is_nil(state(pid))
     end)
 
+    it("outlive their handle and the script when detached", function()
+      local pid
+      do
+        local p <close> = assert(proc.spawn{"sleep", "30", detached = true,
+                                            stdout = "null", stderr = "null"})
+        pid = p:pid()
+      end
+      assert.is_true(alive(pid))
+      os.execute("kill -9 " .. pid)
+      local self_exe = assert(proc.run{"sh", "-c", "readlink /proc/$PPID/exe"}).stdout
+      local bin = os.getenv("REGSH_BIN") or self_exe:gsub("\n$", "")
+      local r = assert(proc.run{bin, "-e", 'print(regsh.proc.spawn{"sleep", "30", detached = true,'
+        .. ' stdout = "null", stderr = "null"}:pid())'})
+      assert.is_true(r.ok, r.stderr)
+      pid = assert(tonumber(r.stdout))
+      assert.is_true(alive(pid))   -- its regsh has ended, it has not
+      os.execute("kill -9 " .. pid)
+      -- while the handle is open, wait and kill work as for any child
+      local p <close> = assert(proc.spawn{"sleep", "30", detached = true})
+      assert.is_true(p:kill("SIGKILL"))
+      assert.equal("SIGKILL", p:wait().signal)
+    end)
+
     it("run concurrently from tasks", function()
       local start = loop.monotonic()
       local tasks = {}
