@@ -20,51 +20,36 @@ local function read_local(path)
   return text
 end
 
--- The merged values (--values, then --set and --set-secret winning) and the
--- secret strings to mask; through regsh.task.values when it is there.
+-- The merged values (--values, then --set and --set-secret winning, as
+-- ACR merges them) and the secret strings to mask.
 local function values_of(args, read)
-  local ok, values = pcall(require, "regsh.task.values")
-  if not ok then values = nil end
+  local values = require "regsh.task.values"
   local file_values = {}
   if args.values then
     local text, err, code = read(args.values)
     if not text then return nil, err, code end
-    if values and values.parse_file_text then
-      file_values, err, code = values.parse_file_text(text, args.values)
-    else
-      file_values, err = require("regsh.yaml").decode(text)
-      code = "ETASK"
-      if file_values ~= nil and type(file_values) ~= "table" then
-        file_values, err = nil, "ETASK: " .. args.values .. ": not a mapping of values"
-      end
-    end
+    file_values, err, code = values.load_text(text, args.values)
     if not file_values then return nil, err, code end
   end
-  local merged, secrets = {}, {}
-  for k, v in pairs(file_values) do merged[k] = v end
+  local sets, secret_keys = {}, {}
   for _, list in ipairs{{args.set, false}, {args.set_secret, true}} do
     for _, item in ipairs(list[1]) do
-      local k, v
-      if values then
-        k, v = values.parse_set(item)
-        if not k then return nil, v, "ETASK" end
-      else
-        k, v = item:match("^([^=]+)=(.*)$")
-        if not k then return nil, "ETASK: --set " .. item .. ": expected key=value", "ETASK" end
-      end
-      merged[k] = v
-      if list[2] and v ~= "" then secrets[#secrets + 1] = v end
+      local k, v = values.parse_set(item)
+      if not k then return nil, v, "ETASK" end
+      sets[k] = v
+      if list[2] then secret_keys[#secret_keys + 1] = k end
     end
   end
-  return merged, secrets
+  local merged = values.merge(sets, file_values)
+  return merged, values.secret_strings(merged, secret_keys)
 end
 
 -- The task's text, its name and how to read files beside it, or a fail.
 local function task_text(args)
   local source = args.source
   if args.encoded_task then
-    local text = require("regsh.registry.base64").decode(args.encoded_task)
-    if not text then return nil, "ETASK: --encoded-task is not valid base64", "ETASK" end
+    local text, err, code = require("regsh.task.values").decode_encoded(args.encoded_task)
+    if not text then return nil, err, code end
     return text, "encoded", read_local
   end
   if args.cmd then
@@ -205,12 +190,12 @@ return {
     local values, secrets = values_of(args, is_dev_null(args.source) and read_local or read)
     if not values then return cli.fail("run", secrets) end
     if args.encoded_values then
-      local decoded = require("regsh.registry.base64").decode(args.encoded_values)
-      local extra = decoded and require("regsh.yaml").decode(decoded)
-      if type(extra) ~= "table" then
-        return cli.fail("run", "ETASK: --encoded-values is not base64 of a YAML mapping")
-      end
-      for k, v in pairs(extra) do if values[k] == nil then values[k] = v end end
+      local v = require "regsh.task.values"
+      local decoded, err = v.decode_encoded(args.encoded_values)
+      local extra = decoded
+      if decoded then extra, err = v.load_text(decoded, "--encoded-values") end
+      if not extra then return cli.fail("run", err) end
+      values = v.merge(values, extra)
     end
     local opts = run_options(args, values, secrets)
     local task, err = require("regsh.task").from_yaml(text, {name = name, values = values,

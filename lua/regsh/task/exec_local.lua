@@ -102,13 +102,20 @@ function Local:argv(run, step, attempt)
   local cwd = run.workspace
   if not step.disableWorkingDirectoryOverride then cwd = M.host_dir(run, step.workingDirectory) end
   return {"/bin/sh", "-c", step.cmd}, {cwd = cwd, env = env_table(step.env), env_merge = true,
-    detached = step.detach or nil}
+    step_detached = step.detach or nil}
 end
 
 --- ex:push_argv(run, image) -> argv, spawn options (through the container engine)
 function Local:push_argv(run, image)
   local c = assert(container(self))
   return c:push_argv(run, image)
+end
+
+--- ex:start_reaper(run) -> reaper | nil: the container engine's, when
+--- build or push steps use one (it removes their resources after a kill -9).
+function Local:start_reaper(run)
+  if self.container and self.container.start_reaper then return self.container:start_reaper(run) end
+  return nil
 end
 
 --- ex:cleanup(run) -> report: the container engine's cleanup; detached

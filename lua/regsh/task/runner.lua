@@ -207,9 +207,9 @@ local function with_timeout(seconds, fn, ...)
   return table.unpack(r, 2, r.n)
 end
 
--- One process of a step: streamed, recorded as an attempt. A spawn option
--- `detached = true` (local detach) means success once it started: it then
--- runs on in a task that cleanup cancels.
+-- One process of a step: streamed, recorded as an attempt. The executor's
+-- spawn option `step_detached = true` (local detach) means success once it
+-- started: it then runs on in a task that cleanup cancels.
 local function launch(run, step, argv, spawn_opts, attempt, capture)
   local function line_out(line)
     if capture then capture[#capture + 1] = line end
@@ -218,7 +218,7 @@ local function launch(run, step, argv, spawn_opts, attempt, capture)
   local spec = {argv = argv, on_stdout = line_out, on_stderr = line_out}
   local detached = false
   for k, v in pairs(spawn_opts or {}) do
-    if k == "detached" then detached = v else spec[k] = v end
+    if k == "step_detached" then detached = v else spec[k] = v end
   end
   local rec = run.records[step.id]
   rec.attempts = rec.attempts + 1
@@ -480,6 +480,7 @@ local function cleanup(run)
     local ok, err = pcall(run.executor.cleanup, run.executor, run)
     if not ok then run.log("cleanup: %s", tostring(err)) end
   end
+  if run.reaper then run.reaper:stop() end
   if run.owned_context and run.owned_context.close then run.owned_context:close() end
   if run.workspace then fs.remove_tree(run.workspace) end
 end
@@ -631,6 +632,7 @@ function M.run(task, opts)
     local ok_prep, err_prep = ex:prepare(run)
     if not ok_prep then return fail("Error", err_prep) end
     run.prepared = true
+    if ex.start_reaper then run.reaper = ex:start_reaper(run) end
     if not run.stopping then schedule(run) end
   end)
   timer:cancel()
