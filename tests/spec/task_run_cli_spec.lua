@@ -128,6 +128,21 @@ steps:
     assert.equal("Canceled", runs[1].status)
   end)
 
+  it("runs a Lua workflow that returns its task, with its arguments and --set", function()
+    write(dir .. "/wf.lua", [[
+local t = regsh.task.new{name = "wf"}
+t:step{id = "greet", cmd = "echo hello " .. arg[1]}
+t:step{id = "lua", fn = function(ctx) ctx.log("x is", ctx.values.x, "run", ctx.id) end}
+return t
+]])
+    local out, status, err = run({"--set", "x=42", dir .. "/wf.lua", "world"})
+    assert.equal(0, status, err)
+    assert.matches("greet | hello world\n", out, 1, true)
+    assert.matches("lua | x is 42 run ca1\n", out, 1, true)
+    out = cmd.regsh({"task", "list-runs", "--state", state})
+    assert.matches("\nca1%s+wf%s+%S+%s+Succeeded", out)
+  end)
+
   it("lists runs newest first and prints their logs", function()
     run({"--cmd", "echo first", "/dev/null"})
     run({"--cmd", "exit 1", "/dev/null"})
