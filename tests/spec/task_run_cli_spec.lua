@@ -93,6 +93,18 @@ steps:
     assert.is_false(exists(dir .. "/marker"))
   end)
 
+  it("fails a build step with ECONTAINER before any step when no engine is on PATH", function()
+    local out, status = cmd.regsh({"run", "--executor", "local", "--state", state, "-f", "-",
+      "/dev/null"}, "steps:\n  - cmd: touch " .. dir .. "/marker\n  - build: -t app .\n",
+      {PATH = dir})
+    assert.equal(1, status)
+    assert.matches("Error: ECONTAINER: step acb_step_1: a build step needs a container engine "
+      .. "with --executor local, and neither podman nor docker is on PATH", out, 1, true)
+    assert.is_false(exists(dir .. "/marker"))
+    local list = cmd.regsh({"task", "list-runs", "--state", state, "-o", "json"})
+    assert.equal("Error", require("regsh.json").decode(list)[1].status)
+  end)
+
   it("is canceled by Ctrl-C: exit 130, status Canceled, the detached child gone", function()
     local pidfile, started = dir .. "/bg.pid", dir .. "/long.started"
     write(ctx .. "/acb.yaml", string.format([[
