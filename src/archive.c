@@ -240,15 +240,18 @@ static int copy_data (Extract *x, struct archive *in, struct archive *out,
 /* One entry: checked, renamed under the root, written. 0 stops the run. */
 static int extract_entry (Extract *x, struct archive *in, struct archive *out,
                           struct archive_entry *e, Outcome *o) {
-  char name[PATH_MAX], full[PATH_MAX + PATH_MAX];
-  const char *raw = archive_entry_pathname(e);
+  char name[PATH_MAX], full[PATH_MAX + PATH_MAX], raw[PATH_MAX];
+  const char *stored = archive_entry_pathname(e);
   const char *hardlink = archive_entry_hardlink(e);
+  int linked = hardlink != NULL;  /* hardlink is freed once replaced below */
   mode_t type = archive_entry_filetype(e);
   int r;
-  if (raw == NULL) {
+  if (stored == NULL) {
     set_outcome(o, "EARCHIVE", "an entry has no readable name");
     return 0;
   }
+  /* a copy: renaming the entry below frees the stored name */
+  snprintf(raw, sizeof(raw), "%s", stored);
   r = normalize_name(raw, x->strip, name, sizeof(name));
   if (r < 0) {
     set_outcome(o, "EARCHIVE", "unsafe entry '%s': an absolute path or '..'", raw);
@@ -293,11 +296,11 @@ static int extract_entry (Extract *x, struct archive *in, struct archive *out,
     archive_outcome(o, out, raw);
     return 0;
   }
-  if (type == AE_IFLNK && hardlink == NULL && !remember_link(x, name)) {
+  if (type == AE_IFLNK && !linked && !remember_link(x, name)) {
     set_outcome(o, "ENOMEM", "out of memory");
     return 0;
   }
-  if (hardlink == NULL && type == AE_IFREG && !copy_data(x, in, out, raw, o)) return 0;
+  if (!linked && type == AE_IFREG && !copy_data(x, in, out, raw, o)) return 0;
   if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
     archive_outcome(o, out, raw);
     return 0;

@@ -16,18 +16,24 @@ http_spec.lua, serving what a registry never does (loopback only):
                         slow but steady body), no Content-Length
   GET  /bigheader?lines=L&size=S
                         200 with L headers X-Big-<i> of S bytes each
+  GET  /files/NAME      200 with the file NAME of --root (404 without it)
+  GET  /fail-twice/NAME 503 the first two times for each NAME, then as /files/NAME
+  GET  /hits            200 JSON {path: number of requests} of the paths above
   GET  /ahead?n=N       200 with 32 KiB of "a" and, in the same write, the
                         answer to the next request on the connection before
                         it is sent: 200 with N bytes of "b" (that request is
                         read, not answered again)
 
-Usage: http_server.py [--port 0] [--watch PID]
+Usage: http_server.py [--port 0] [--watch PID] [--root DIR]
 Prints `port=PORT pid=PID` on stdout when ready; exits when --watch PID dies.
 Python 3 standard library only.
 """
 import argparse
+import collections
 import http.server
 import json
+import os
+import threading
 import time
 import urllib.parse
 
@@ -36,6 +42,17 @@ from lifetime import serve
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as registries do
+    root = None
+    hits = collections.Counter()
+    hits_lock = threading.Lock()
+
+    def serve_file(self, name):
+        path = os.path.join(self.root or "/nonexistent", os.path.basename(name))
+        try:
+            with open(path, "rb") as f:
+                self.reply(200, f.read(), [("Content-Type", "application/octet-stream")])
+        except OSError:
+            self.reply(404, b"no such file")
 
     def log_message(self, *args):
         pass
@@ -66,6 +83,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                              b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                              % (len(first), first, n, b"b" * n))
             self.answered_ahead = True
+        elif url.path.startswith(("/files/", "/fail-twice/")):
+            with self.hits_lock:
+                self.hits[url.path] += 1
+                n = self.hits[url.path]
+            if url.path.startswith("/fail-twice/") and n <= 2:
+                self.reply(503, b"try again")
+            else:
+                self.serve_file(url.path.rsplit("/", 1)[1])
+        elif url.path == "/hits":
+            with self.hits_lock:
+                body = json.dumps(dict(self.hits)).encode()
+            self.reply(200, body, [("Content-Type", "application/json")])
         elif url.path == "/repeat":
             self.reply(200, b"ok", [("X-Repeat", "one"), ("X-Repeat", "two"),
                                     ("x-repeat", "three")])
@@ -146,7 +175,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--watch", type=int)
+    parser.add_argument("--root")
     args = parser.parse_args()
+    Handler.root = args.root
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     serve(server, args.watch)
