@@ -7,7 +7,8 @@ local submodules = {
   yaml = "regsh.yaml", proc = "regsh.proc", async = "regsh.async",
   cli = "regsh.cli", log = "regsh.log", digest = "regsh.digest", errors = "regsh.errors",
   regex = "regsh.regex", fs = "regsh.fs", time = "regsh.time", store = "regsh.store",
-  purge = "regsh.purge", schedule = "regsh.schedule", context = "regsh.context",
+  purge = "regsh.purge", task = "regsh.task", context = "regsh.context",
+  schedule = "regsh.schedule",
 }
 
 -- scheduler functions at the top level: regsh.spawn, regsh.sleep, ...

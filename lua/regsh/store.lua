@@ -67,6 +67,57 @@ CREATE TABLE purge_journal (
 ) WITHOUT ROWID;
 PRAGMA user_version = 2;
 ]],
+  -- 3: task runs (regsh.task.runs): one row per run of a task with its
+  -- ACR-style id (ca1, ca2, ...: "ca" and seq in base 36), the state of each
+  -- step, each attempt of a step, and the run log in chunks written as the
+  -- run goes. Times are Unix seconds with fractions.
+  [[
+CREATE TABLE task_runs (
+  id TEXT PRIMARY KEY NOT NULL,
+  seq INTEGER UNIQUE NOT NULL,
+  task TEXT,
+  trigger TEXT,          -- "Manual" or "Timer"
+  timer TEXT,
+  occurrence INTEGER,
+  status TEXT NOT NULL,  -- Queued Running Succeeded Failed Canceled Error Timeout
+  registry TEXT,
+  executor TEXT,
+  pid INTEGER,
+  created REAL NOT NULL,
+  started REAL,
+  finished REAL,
+  error TEXT
+);
+CREATE INDEX task_runs_by_task ON task_runs (task, seq);
+CREATE TABLE task_steps (
+  run_id TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  status TEXT NOT NULL,  -- skipped inprogress successful failed
+  started REAL,
+  finished REAL,
+  exit_code INTEGER,
+  error TEXT,
+  PRIMARY KEY (run_id, step_id)
+) WITHOUT ROWID;
+CREATE TABLE task_attempts (
+  run_id TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  exit_code INTEGER,
+  signal TEXT,
+  started REAL NOT NULL,
+  duration REAL
+);
+CREATE INDEX task_attempts_by_step ON task_attempts (run_id, step_id, attempt);
+CREATE TABLE task_logs (
+  run_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+PRAGMA user_version = 3;
+]],
 }
 
 --- The schema version this regsh writes (the number of migrations).

@@ -8,7 +8,7 @@ local M = {}
 M.commands = {
   "help", "completion", "repl",
   "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge",
-  "task",
+  "run", "task",
   "cron",
   "login", "logout",
 }

@@ -1,0 +1,215 @@
+-- regsh run: `az acr run` on this machine. The task comes from -f (a file
+-- in the context, or a local path / stdin with /dev/null), --cmd (ACR's
+-- one-step task) or --encoded-task; `regsh run workflow.lua [args]` runs a
+-- Lua workflow instead. Exit 0 when the run Succeeded, 1 otherwise, 130/143 on signals.
+local cli = require "regsh.cli"
+
+local BOTH = "Azure Container Registry can run with either --cmd myCommand /dev/null or "
+  .. "-f myFile mySourceLocation, but not both."
+
+local function is_dev_null(source)
+  return source ~= nil and source:lower() == "/dev/null"
+end
+
+local function read_local(path)
+  if path == "-" then return io.stdin:read("a") end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, "ENOENT: " .. tostring(err), "ENOENT" end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- The merged values (--values, then --set and --set-secret winning, as
+-- ACR merges them) and the secret strings to mask.
+local function values_of(args, read)
+  local values = require "regsh.task.values"
+  local file_values = {}
+  if args.values then
+    local text, err, code = read(args.values)
+    if not text then return nil, err, code end
+    file_values, err, code = values.load_text(text, args.values)
+    if not file_values then return nil, err, code end
+  end
+  local sets, secret_keys = {}, {}
+  for _, list in ipairs{{args.set, false}, {args.set_secret, true}} do
+    for _, item in ipairs(list[1]) do
+      local k, v = values.parse_set(item)
+      if not k then return nil, v, "ETASK" end
+      sets[k] = v
+      if list[2] then secret_keys[#secret_keys + 1] = k end
+    end
+  end
+  local merged = values.merge(sets, file_values)
+  return merged, values.secret_strings(merged, secret_keys)
+end
+
+-- The task's text, its name and how to read files beside it, or a fail.
+local function task_text(args)
+  local source = args.source
+  if args.encoded_task then
+    local text, err, code = require("regsh.task.values").decode_encoded(args.encoded_task)
+    if not text then return nil, err, code end
+    return text, "encoded", read_local
+  end
+  if args.cmd then
+    local text = "version: v1.1.0\nsteps: \n  - cmd: " .. args.cmd
+      .. "\n    disableWorkingDirectoryOverride: true\n"
+    if args.timeout then text = text .. "    timeout: " .. args.timeout .. "\n" end
+    return text, "cmd", read_local
+  end
+  if is_dev_null(source) then
+    if not args.file then
+      return nil, "ETASK: with /dev/null as the context, give --cmd or -f FILE (or - for stdin)",
+        "ETASK"
+    end
+    local text, err, code = read_local(args.file)
+    if not text then return nil, err, code end
+    return "version: v1.1.0\n" .. text, args.file, read_local
+  end
+  local file = args.file or "acb.yaml"
+  local ok, context = pcall(require, "regsh.context")
+  if ok and type(context) == "table" and context.open then
+    local ctx, err, code = context.open(source, {})
+    if not ctx then return nil, err, code end
+    args.opened_context = ctx
+    local read = function(path) return ctx:read(path) end
+    local text
+    text, err, code = read(file)
+    if not text then return nil, err, code end
+    return text, file, read
+  end
+  local read = function(path) return read_local(source .. "/" .. path) end
+  local text, err, code = read(file)
+  if not text then return nil, err, code end
+  return text, file, read
+end
+
+local function print_plan(plan)
+  print(string.format("Plan (executor %s): %d step(s); nothing is started (--dry-run)",
+    plan.executor, #plan.steps))
+  for _, s in ipairs(plan.steps) do
+    local deps = #s.deps > 0 and table.concat(s.deps, ", ") or "-"
+    print(string.format("%s (%s) after: %s", s.id, s.kind, deps))
+    for line in (s.argv .. "\n"):gmatch("([^\n]*)\n") do print("  " .. line) end
+  end
+end
+
+local function exit_status(run)
+  if run.status == "Succeeded" then return 0 end
+  if run.signal == "SIGINT" then return 130 end
+  if run.signal == "SIGTERM" then return 143 end
+  return 1
+end
+
+local function run_options(args, values, secrets)
+  return {executor = args.executor, registry = args.registry or os.getenv("ACR_DEFAULT_REGISTRY"),
+    timeout = args.timeout, values = values, secrets = secrets, dry_run = args.dry_run,
+    store = args.state and (args.state .. "/state.db") or nil}
+end
+
+-- regsh run workflow.lua [args]: the script builds (and maybe runs) a task;
+-- a task it returns is run here with the command line's options.
+local function workflow(args)
+  local task = require "regsh.task"
+  local chunk, err = loadfile(args.source)
+  if not chunk then return cli.fail("run", "ENOENT: " .. tostring(err)) end
+  local script_args = {[0] = args.source}
+  for i, a in ipairs(args.args) do script_args[i] = a end
+  _G.arg = script_args
+  local result = chunk(table.unpack(args.args))
+  if getmetatable(result) == task.Task then
+    local values, secrets = values_of(args, read_local)
+    if not values then return cli.fail("run", secrets) end
+    local run, rerr = result:run(run_options(args, values, secrets))
+    if not run then return cli.fail("run", rerr) end
+    if args.dry_run then
+      print_plan(run)
+      return 0
+    end
+    return exit_status(run)
+  end
+  if type(result) == "table" and result.status then return exit_status(result) end
+  return 0
+end
+
+return {
+  summary = "Run an ACR task file, a --cmd, or a Lua workflow (az acr run on this machine).",
+  description = "Runs the steps of an ACR multi-step task (acb.yaml) in containers "
+    .. "(podman or docker) or, with --executor local, as host processes. CONTEXT is a "
+    .. "directory, a tar(.gz) file or URL, a git URL, oci://REGISTRY/REPO:TAG, or /dev/null. "
+    .. "-f names a file inside the context (default acb.yaml); with /dev/null it is a local "
+    .. "path or - for stdin. The run is recorded in the state store (regsh task list-runs).",
+  examples = {
+    "regsh run --executor local -f acb.yaml .",
+    "regsh run --cmd 'busybox echo hello' /dev/null",
+    "regsh run -r 127.0.0.1:5000 --set tag=v1 -f - /dev/null < task.yaml",
+    "regsh run --dry-run -f acb.yaml ./app",
+    "regsh run nightly.lua",
+  },
+  configure = function(cmd)
+    cmd:argument("source", "The context (or a workflow.lua).", nil):args("?")
+    cmd:argument("args", "Arguments of a workflow.lua (after --).", nil):args("*")
+    cmd:option("-f --file", "The task file: inside the context, or a local path / - with "
+      .. "/dev/null."):argname("<file>")
+    cmd:option("--cmd", "Run one command: IMAGE [args] (ACR's one-step task)."):argname("<cmd>")
+    cmd:option("--values", "A values file (YAML).", nil):argname("<file>")
+    cmd:option("--set", "A value: key=value; repeatable.", nil):count("*"):argname("<k=v>")
+    cmd:option("--set-secret", "A secret value: key=value, masked in the output and log; "
+      .. "repeatable.", nil):count("*"):argname("<k=v>")
+    cmd:option("-r --registry", "The run's registry (.Run.Registry; else "
+      .. "$ACR_DEFAULT_REGISTRY).", nil):argname("<host>")
+    cmd:option("--executor", "podman, docker or local (default: podman, else docker, else "
+      .. "local).", nil):choices{"podman", "docker", "local"}
+    cmd:option("--timeout", "The run's timeout in seconds (default 3600).", nil, math.tointeger)
+      :argname("<s>")
+    cmd:flag("--dry-run", "Print the plan and the command each step would run; start nothing.")
+    cmd:option("--state", "The directory of regsh's state store (default "
+      .. "$XDG_STATE_HOME/regsh).", nil):argname("<dir>")
+    cmd:option("--encoded-task", "The task as base64 (as az acr run sends it).", nil)
+      :argname("<b64>")
+    cmd:option("--encoded-values", "The values as base64 YAML.", nil):argname("<b64>")
+  end,
+  run = function(args)
+    if args.cmd and args.file then return cli.usage_error("run", BOTH) end
+    if args.timeout and args.timeout <= 0 then
+      return cli.usage_error("run", "--timeout " .. args.timeout .. ": must be > 0 seconds")
+    end
+    if args.source and args.source:match("%.lua$") and not args.file and not args.cmd then
+      return workflow(args)
+    end
+    if #args.args > 0 then return cli.usage_error("run", "one context only: " .. args.args[1]) end
+    if not args.source then
+      if not (args.cmd or args.encoded_task) then
+        return cli.usage_error("run", "give a context (a directory, URL, ... or /dev/null)")
+      end
+      args.source = "/dev/null"
+    end
+    local text, name, read = task_text(args)
+    if not text then return cli.fail("run", name) end
+    local values, secrets = values_of(args, is_dev_null(args.source) and read_local or read)
+    if not values then return cli.fail("run", secrets) end
+    if args.encoded_values then
+      local v = require "regsh.task.values"
+      local decoded, err = v.decode_encoded(args.encoded_values)
+      local extra = decoded
+      if decoded then extra, err = v.load_text(decoded, "--encoded-values") end
+      if not extra then return cli.fail("run", err) end
+      values = v.merge(values, extra)
+    end
+    local opts = run_options(args, values, secrets)
+    local task, err = require("regsh.task").from_yaml(text, {name = name, values = values,
+      secrets = {}, registry = opts.registry})
+    if not task then return cli.fail("run", err) end
+    opts.context = args.opened_context or (not is_dev_null(args.source) and args.source or nil)
+    local run
+    run, err = task:run(opts)
+    if args.opened_context then args.opened_context:close() end
+    if not run then return cli.fail("run", err) end
+    if args.dry_run then
+      print_plan(run)
+      return 0
+    end
+    return exit_status(run)
+  end,
+}

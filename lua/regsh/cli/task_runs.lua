@@ -1,0 +1,119 @@
+-- regsh task list-runs / regsh task logs: the run records regsh run (and the
+-- scheduler) leave in the state store, shown as `az acr task list-runs` and
+-- `az acr task logs` show them. cli/task.lua declares the subcommands and
+-- calls these; the records are regsh.task.runs'.
+local M = {}
+
+local function state_option(cmd)
+  cmd:option("--state", "The directory of regsh's state store (default "
+    .. "$XDG_STATE_HOME/regsh).", nil):argname("<dir>")
+end
+
+local function open_store(args)
+  return require("regsh.store").open(args.state and (args.state .. "/state.db") or nil)
+end
+
+--- configure_list_runs(cmd): --top, --task, --status, -o, --state
+function M.configure_list_runs(cmd)
+  cmd:option("--top", "Only the N newest runs (default 15, as az).", "15", math.tointeger)
+    :argname("<n>")
+  cmd:option("-n --task", "Only the runs of this task."):argname("<name>")
+  cmd:option("--status", "Only runs with this status.")
+    :choices{"Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout"}
+  cmd:option("-o --output", "table or json.", "table"):choices{"table", "json"}
+  state_option(cmd)
+end
+
+local function iso(t)
+  if not t then return "" end
+  return require("regsh.time").format_rfc3339(math.floor(t))
+end
+
+-- az's DURATION: H:MM:SS of started..finished (or until now while running)
+local function duration(run)
+  if not run.started then return "" end
+  local d = math.floor((run.finished or require("regsh.async").now()) - run.started + 0.5)
+  return string.format("%02d:%02d:%02d", d // 3600, d % 3600 // 60, d % 60)
+end
+
+local function platform()
+  local p = require("regsh.task.runner").run_info{id = ""}
+  return p.OS
+end
+
+--- list_runs(args) -> exit status: the newest runs first.
+function M.list_runs(args)
+  local cli = require "regsh.cli"
+  local st, err = open_store(args)
+  if not st then return cli.fail("task list-runs", err) end
+  local list
+  list, err = require("regsh.task.runs").list(st, {task = args.task, status = args.status,
+    top = args.top})
+  st:close()
+  if not list then return cli.fail("task list-runs", err) end
+  if args.output == "json" then
+    local json = require "regsh.json"
+    local out = json.array()
+    for i, r in ipairs(list) do
+      out[i] = {runId = r.id, task = r.task, status = r.status, trigger = r.trigger,
+        registry = r.registry, executor = r.executor, createTime = iso(r.created),
+        startTime = iso(r.started), finishTime = r.finished and iso(r.finished) or nil,
+        duration = duration(r), error = r.error}
+    end
+    cli.print_json(out)
+    return 0
+  end
+  local rows = {{"RUN ID", "TASK", "PLATFORM", "STATUS", "TRIGGER", "STARTED", "DURATION"}}
+  local os_name = #list > 0 and platform() or ""
+  for _, r in ipairs(list) do
+    rows[#rows + 1] = {r.id, r.task or "", os_name, r.status, r.trigger or "",
+      iso(r.started or r.created), duration(r)}
+  end
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, #cell) end
+  end
+  local redact = require "regsh.registry.redact"
+  for n, row in ipairs(rows) do
+    local cells = {}
+    for i, cell in ipairs(row) do cells[i] = cell .. string.rep(" ", widths[i] - #cell) end
+    io.stdout:write(redact.printable((table.concat(cells, "  "):gsub("%s+$", ""))), "\n")
+    if n == 1 then
+      local rule = {}
+      for i, w in ipairs(widths) do rule[i] = string.rep("-", w) end
+      io.stdout:write(table.concat(rule, "  "), "\n")
+    end
+  end
+  return 0
+end
+
+--- configure_logs(cmd): [RUN_ID], --state
+function M.configure_logs(cmd)
+  cmd:argument("run_id", "The run (default: the last created run).", nil):args("?")
+  state_option(cmd)
+end
+
+--- logs(args) -> exit status: the log of a run, or of the last created one.
+function M.logs(args)
+  local cli = require "regsh.cli"
+  local runs = require "regsh.task.runs"
+  local st, err = open_store(args)
+  if not st then return cli.fail("task logs", err) end
+  local id = args.run_id
+  if not id then
+    local last = runs.list(st, {top = 1})
+    if not last or #last == 0 then
+      st:close()
+      return cli.fail("task logs", "ENOENT: no runs in " .. st.path)
+    end
+    id = last[1].id
+    io.stdout:write("Showing logs of the last created run.\nRun ID: ", id, "\n\n")
+  end
+  local text = runs.log(st, id)
+  st:close()
+  if not text then return cli.fail("task logs", "ENOENT: no run " .. id) end
+  io.stdout:write(text)
+  return 0
+end
+
+return M
