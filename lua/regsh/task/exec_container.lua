@@ -259,7 +259,9 @@ function Executor:prepare(run)
   local ok
   ok, err, code = self:engine_run(args, "cannot create volume " .. st.home)
   if not ok then return nil, err, code end
-  for _, n in ipairs((self:networks(run))) do
+  local networks, default = self:networks(run)
+  run.network = run.network or default   -- named in the runner's "Executing step" lines
+  for _, n in ipairs(networks) do
     if n.ours then
       args = {"network", "create"}
       label_args(args, labels)
@@ -300,8 +302,9 @@ function Executor:build_argv(run, step)
     if not ok then error("step " .. step.id .. ": " .. merr, 0) end
     words[at], cwd = ".", dir
   end
+  -- No --label here: podman build writes labels into the image it makes,
+  -- and the run's labels do not belong in the user's image.
   local argv = {self.binary, "build"}
-  label_args(argv, self:labels(run))
   for _, w in ipairs(words) do argv[#argv + 1] = w end
   local env = {}
   for _, kv in ipairs(step.env or {}) do
