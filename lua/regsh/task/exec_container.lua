@@ -65,11 +65,24 @@ function M.new(opts)
 end
 
 -- the spawn options of every engine process
+-- netavark (podman's network backend on Debian 12) writes this to the
+-- engine's stderr on every container start on a network when the host has
+-- no /dev/log; it is the engine's, not the step's, so it stays out of the
+-- run's output and log.
+local ENGINE_NOISE = {["failed to connect to syslog: Initialization"] = true}
+
 function Executor:spawn_opts(extra)
   local env = {}
   for k, v in pairs(self.env) do env[k] = v end
   for k, v in pairs(extra or {}) do env[k] = v end
   return {env = env, env_merge = true}
+end
+
+-- spawn options for a step's own engine process (the runner reads drop_stderr)
+function Executor:step_opts(extra)
+  local opts = self:spawn_opts(extra)
+  opts.drop_stderr = function(line) return ENGINE_NOISE[line] end
+  return opts
 end
 
 -- run the engine with args; the result, or a fail naming what was asked
@@ -312,7 +325,7 @@ function Executor:build_argv(run, step)
     if k then env[k] = v end
   end
   if self.engine == "docker" and env.DOCKER_BUILDKIT ~= "1" then env.DOCKER_BUILDKIT = "0" end
-  local opts = self:spawn_opts(env)
+  local opts = self:step_opts(env)
   opts.cwd = cwd
   return argv, opts
 end
@@ -370,7 +383,7 @@ function Executor:argv(run, step, attempt)
     add(argv, "--workdir", step.workingDirectory or "/workspace")
   end
   for i = 1, #words do argv[#argv + 1] = words[i] end
-  return argv, self:spawn_opts()
+  return argv, self:step_opts()
 end
 
 --- container_name(run, step) -> the name argv gives a step's (first) container.
@@ -428,7 +441,7 @@ function Executor:push_argv(run, image)
     if dir then add(argv, "--authfile", dir .. "/config.json") end
   end
   add(argv, image)
-  return argv, self:spawn_opts()
+  return argv, self:step_opts()
 end
 
 --- cleanup_key(key, dir) -> report: remove every container, network and

@@ -216,9 +216,16 @@ local function launch(run, step, argv, spawn_opts, attempt, capture)
     run.emit(step.id .. " | " .. line, step.id)
   end
   local spec = {argv = argv, on_stdout = line_out, on_stderr = line_out}
-  local detached = false
+  local detached, drop_stderr = false, nil
   for k, v in pairs(spawn_opts or {}) do
-    if k == "step_detached" then detached = v else spec[k] = v end
+    if k == "step_detached" then detached = v
+    elseif k == "drop_stderr" then drop_stderr = v   -- the engine's own noise
+    else spec[k] = v end
+  end
+  if drop_stderr then
+    spec.on_stderr = function(line)
+      if not drop_stderr(line) then line_out(line) end
+    end
   end
   local rec = run.records[step.id]
   rec.attempts = rec.attempts + 1
