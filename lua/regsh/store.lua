@@ -1,6 +1,7 @@
 -- regsh.store: the project's state store, one SQLite file (src/store.c) that
 -- purge, and later the task runner and the scheduler, keep their state in.
 -- The schema grows only by appending migrations; every value is a bound parameter.
+local async = require "regsh.async"
 local core = require "regsh.core.store"
 local fs = require "regsh.fs"
 local json = require "regsh.json"
@@ -230,8 +231,17 @@ function M.open(path, opts)
   if opts.busy_timeout and not busy then error("option 'busy_timeout' must be an integer", 2) end
   local db, err, code = core.open(path, busy or 5000)
   if not db then return nil, err, code end
+  -- SQLite answers some lock conflicts at once, without its busy handler
+  -- (a connection meeting a database another process is still creating or
+  -- migrating: seen as "database is locked" in open under load); such an
+  -- EBUSY is retried here for as long as the busy timeout allows.
+  local deadline = async.monotonic() + (busy or 5000) / 1000
   local ok
-  ok, err, code = migrate(db, path)
+  repeat
+    ok, err, code = migrate(db, path)
+    if ok or code ~= "EBUSY" or async.monotonic() >= deadline then break end
+    async.sleep(0.02)
+  until false
   if not ok then
     db:close()
     return nil, err, code

@@ -10,30 +10,12 @@ local cmd = require "support.cmd"
 local images = require "support.images"
 local registry = require "support.registry"
 
-local BUSYBOX = "localhost/regsh-test/busybox:latest"
-local CONTAINERS_CONF = os.getenv("CONTAINERS_CONF")
-  or (os.getenv("REGSH_TEST_CACHE") or "/tmp/regsh-test-cache") .. "/containers.conf"
-local ENV = {CONTAINERS_CONF = CONTAINERS_CONF}
+local support_podman = require "support.podman"
 
-local function podman(...)
-  local r = assert(proc.run{argv = {"podman", ...}, env = ENV, env_merge = true, timeout = 120})
-  assert(r.ok, "podman " .. table.concat({...}, " ") .. ": " .. (r.stderr or ""))
-  return r.stdout
-end
-
--- the names podman lists with a label filter (containers, networks, volumes)
-local function leftovers(label)
-  local filter = "label=" .. label
-  local out = {}
-  for _, args in ipairs({{"ps", "-a", "--format", "{{.Names}}"}, {"network", "ls", "-q"},
-      {"volume", "ls", "-q"}}) do
-    local all = {table.unpack(args)}
-    all[#all + 1] = "--filter"
-    all[#all + 1] = filter
-    for name in podman(table.unpack(all)):gmatch("[^\n]+") do out[#out + 1] = name end
-  end
-  return out
-end
+local BUSYBOX = support_podman.BUSYBOX
+local CONTAINERS_CONF = support_podman.CONTAINERS_CONF
+local ENV = support_podman.ENV
+local podman, leftovers = support_podman.run, support_podman.leftovers
 
 -- run what the executor returns as the runner would (drop_stderr is the
 -- runner's: it filters the engine's noise out of the step's output)

@@ -6,33 +6,16 @@
 -- task_runner_spec.lua.
 local task = require "regsh.task"
 local exec_container = require "regsh.task.exec_container"
-local proc = require "regsh.proc"
 local cmd = require "support.cmd"
 local images = require "support.images"
 local registry = require "support.registry"
 
-local BUSYBOX = "localhost/regsh-test/busybox:latest"
-local CONTAINERS_CONF = os.getenv("CONTAINERS_CONF")
-  or (os.getenv("REGSH_TEST_CACHE") or "/tmp/regsh-test-cache") .. "/containers.conf"
-local ENV = {CONTAINERS_CONF = CONTAINERS_CONF}
+local support_podman = require "support.podman"
 
-local function podman(...)
-  local r = assert(proc.run{argv = {"podman", ...}, env = ENV, env_merge = true, timeout = 120})
-  assert(r.ok, "podman " .. table.concat({...}, " ") .. ": " .. (r.stderr or ""))
-  return r.stdout
-end
-
--- containers, networks and volumes carrying a label
-local function leftovers(label)
-  local out = {}
-  for _, args in ipairs({{"ps", "-a", "--format", "{{.Names}}"}, {"network", "ls", "-q"},
-      {"volume", "ls", "-q"}}) do
-    args[#args + 1] = "--filter"
-    args[#args + 1] = "label=" .. label
-    for name in podman(table.unpack(args)):gmatch("[^\n]+") do out[#out + 1] = name end
-  end
-  return out
-end
+local BUSYBOX = support_podman.BUSYBOX
+local CONTAINERS_CONF = support_podman.CONTAINERS_CONF
+local ENV = support_podman.ENV
+local leftovers = support_podman.leftovers
 
 local counter = 0
 -- a task with a name of its own, so its labels (regsh.task) are this test's
