@@ -12,7 +12,7 @@ M.sqlite_version = core.sqlite_version
 -- The schema, one migration per version: migration i takes a database at
 -- user_version i-1 to i and ends by setting user_version to i (a PRAGMA
 -- takes no parameters, so the number is part of the fixed text). Append new
--- ones for new tables (tasks, timers); never edit one that has shipped, since
+-- ones for new tables; never edit one that has shipped, since
 -- stores out there already ran it. They run in order in one transaction.
 local migrations = {
   -- 1: purge. Facts about a digest never change (a digest names its
@@ -117,6 +117,60 @@ CREATE TABLE task_logs (
   PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 PRAGMA user_version = 3;
+]],
+  -- 4: the scheduler's definitions (regsh.schedule.tasks): stored tasks and
+  -- their timers, a counter bumped by triggers on every change of a
+  -- definition (not on last_fire) so a daemon notices what the CLI changed,
+  -- and one run per timer occurrence whoever starts it.
+  [[
+CREATE TABLE tasks (
+  name TEXT PRIMARY KEY NOT NULL,
+  kind TEXT NOT NULL,          -- "file", "cmd" or "lua"
+  definition TEXT,             -- the YAML text, the cmd, or the Lua source
+  file TEXT,                   -- -f inside the context, read at run time
+  context TEXT NOT NULL,       -- "/dev/null", a dir, URL, git URL, oci://...
+  registry TEXT,
+  "values" TEXT,               -- JSON object of --set values
+  secret_values TEXT,          -- JSON object of --set-secret values
+  values_file TEXT,
+  status TEXT NOT NULL,        -- Enabled | Disabled
+  timeout INTEGER NOT NULL,    -- run timeout in seconds
+  executor TEXT,               -- podman | docker | local | NULL (auto)
+  concurrency TEXT NOT NULL,   -- allow | forbid | replace
+  missed TEXT NOT NULL,        -- skip | run-once
+  created REAL NOT NULL,
+  updated REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE timers (
+  task TEXT NOT NULL REFERENCES tasks(name) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  schedule TEXT NOT NULL,
+  dialect TEXT NOT NULL,       -- acr | vixie
+  tz TEXT NOT NULL,
+  status TEXT NOT NULL,        -- Enabled | Disabled
+  last_fire INTEGER,           -- the last occurrence the daemon handled
+  PRIMARY KEY (task, name)
+) WITHOUT ROWID;
+CREATE TABLE schedule_version (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL
+);
+INSERT INTO schedule_version (id, version) VALUES (1, 0);
+CREATE TRIGGER tasks_insert AFTER INSERT ON tasks BEGIN
+  UPDATE schedule_version SET version = version + 1; END;
+CREATE TRIGGER tasks_update AFTER UPDATE ON tasks BEGIN
+  UPDATE schedule_version SET version = version + 1; END;
+CREATE TRIGGER tasks_delete AFTER DELETE ON tasks BEGIN
+  UPDATE schedule_version SET version = version + 1; END;
+CREATE TRIGGER timers_insert AFTER INSERT ON timers BEGIN
+  UPDATE schedule_version SET version = version + 1; END;
+CREATE TRIGGER timers_update AFTER UPDATE OF name, schedule, dialect, tz, status ON timers BEGIN
+  UPDATE schedule_version SET version = version + 1; END;
+CREATE TRIGGER timers_delete AFTER DELETE ON timers BEGIN
+  UPDATE schedule_version SET version = version + 1; END;
+CREATE UNIQUE INDEX task_runs_occurrence ON task_runs (task, timer, occurrence)
+  WHERE trigger = 'Timer';
+PRAGMA user_version = 4;
 ]],
 }
 

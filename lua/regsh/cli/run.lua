@@ -7,82 +7,21 @@ local cli = require "regsh.cli"
 local BOTH = "Azure Container Registry can run with either --cmd myCommand /dev/null or "
   .. "-f myFile mySourceLocation, but not both."
 
-local function is_dev_null(source)
-  return source ~= nil and source:lower() == "/dev/null"
-end
+local source = require "regsh.task.source"
+local is_dev_null, read_local = source.is_dev_null, source.read_local
 
-local function read_local(path)
-  if path == "-" then return io.stdin:read("a") end
-  local f, err = io.open(path, "rb")
-  if not f then return nil, "ENOENT: " .. tostring(err), "ENOENT" end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
--- The merged values (--values, then --set and --set-secret winning, as
--- ACR merges them) and the secret strings to mask.
+-- The merged values and the secret strings to mask (regsh.task.source).
 local function values_of(args, read)
-  local values = require "regsh.task.values"
-  local file_values = {}
-  if args.values then
-    local text, err, code = read(args.values)
-    if not text then return nil, err, code end
-    file_values, err, code = values.load_text(text, args.values)
-    if not file_values then return nil, err, code end
-  end
-  local sets, secret_keys = {}, {}
-  for _, list in ipairs{{args.set, false}, {args.set_secret, true}} do
-    for _, item in ipairs(list[1]) do
-      local k, v = values.parse_set(item)
-      if not k then return nil, v, "ETASK" end
-      sets[k] = v
-      if list[2] then secret_keys[#secret_keys + 1] = k end
-    end
-  end
-  local merged = values.merge(sets, file_values)
-  return merged, values.secret_strings(merged, secret_keys)
+  return source.values(args, read)
 end
 
--- The task's text, its name and how to read files beside it, or a fail.
+-- The task's text, its name and how to read files beside it, or a fail;
+-- the opened context is kept in args.opened_context for the run.
 local function task_text(args)
-  local source = args.source
-  if args.encoded_task then
-    local text, err, code = require("regsh.task.values").decode_encoded(args.encoded_task)
-    if not text then return nil, err, code end
-    return text, "encoded", read_local
-  end
-  if args.cmd then
-    local text = "version: v1.1.0\nsteps: \n  - cmd: " .. args.cmd
-      .. "\n    disableWorkingDirectoryOverride: true\n"
-    if args.timeout then text = text .. "    timeout: " .. args.timeout .. "\n" end
-    return text, "cmd", read_local
-  end
-  if is_dev_null(source) then
-    if not args.file then
-      return nil, "ETASK: with /dev/null as the context, give --cmd or -f FILE (or - for stdin)",
-        "ETASK"
-    end
-    local text, err, code = read_local(args.file)
-    if not text then return nil, err, code end
-    return "version: v1.1.0\n" .. text, args.file, read_local
-  end
-  local file = args.file or "acb.yaml"
-  local ok, context = pcall(require, "regsh.context")
-  if ok and type(context) == "table" and context.open then
-    local ctx, err, code = context.open(source, {})
-    if not ctx then return nil, err, code end
-    args.opened_context = ctx
-    local read = function(path) return ctx:read(path) end
-    local text
-    text, err, code = read(file)
-    if not text then return nil, err, code end
-    return text, file, read
-  end
-  local read = function(path) return read_local(source .. "/" .. path) end
-  local text, err, code = read(file)
-  if not text then return nil, err, code end
-  return text, file, read
+  local text, name, read, ctx = source.text(args)
+  if not text then return nil, name end
+  args.opened_context = ctx
+  return text, name, read
 end
 
 local function print_plan(plan)

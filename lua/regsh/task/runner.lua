@@ -559,8 +559,11 @@ function M.plan(task, opts)
   return plan
 end
 
---- run(task, opts) -> run: the whole run, recorded in the store. run.status
---- is Succeeded, Failed, Canceled, Error or Timeout; run.error says why.
+--- run(task, opts) -> run | fail: the whole run, recorded in the store.
+--- run.status is Succeeded, Failed, Canceled, Error or Timeout; run.error
+--- says why. opts.task_name, trigger ("Manual"|"Timer"), timer and
+--- occurrence go to the run record; a Timer run for an occurrence that
+--- already has a run fails with EEXIST before anything starts.
 --- opts.on_start(run) is called once the run is recorded (run.stop(status,
 --- why) ends it); opts.signals = false leaves SIGINT/SIGTERM to the caller.
 function M.run(task, opts)
@@ -568,7 +571,7 @@ function M.run(task, opts)
   if opts.dry_run then return M.plan(task, opts) end
   local st, owned_store_or_err, code = store_of(opts)
   if not st then return nil, owned_store_or_err, code end
-  local name = task.model and task.model.name or opts.task_name
+  local name = opts.task_name or (task.model and task.model.name)
   local run = {
     status = "Queued", registry = opts.registry, values = opts.values or {},
     secrets = opts.secrets or {}, steps = {}, records = {}, procs = {}, detached = {},
@@ -577,12 +580,13 @@ function M.run(task, opts)
   make_output(run, opts)
   local timeout = opts.timeout or M.DEFAULT_TIMEOUT
   local ex, ex_err = executor_of(opts)
-  local id, err = runs.begin(st, {task = name, registry = opts.registry, executor = ex and ex.kind,
+  local id, err
+  id, err, code = runs.begin(st, {task = name, registry = opts.registry, executor = ex and ex.kind,
                             trigger = opts.trigger, timer = opts.timer,
                             occurrence = opts.occurrence})
   if not id then
     if owned_store_or_err then st:close() end
-    return nil, err
+    return nil, err, code
   end
   run.id, run.executor = id, ex
   run.labels = {["regsh.run"] = id, ["regsh.task"] = name or ""}

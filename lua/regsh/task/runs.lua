@@ -36,27 +36,66 @@ local function own_pid()
   return math.tointeger(pid)
 end
 
---- begin(st, info) -> id, seq | fail: allocates the next run id in one
---- write transaction (BEGIN IMMEDIATE: two processes never get the same id)
---- and records the run as Queued. info: {task, trigger = "Manual"|"Timer",
---- timer, occurrence, registry, executor}.
-function M.begin(st, info)
-  info = info or {}
+--- occurrence_run(st, task, timer, occurrence) -> the id of the Timer run
+--- (or skip) recorded for that occurrence | nil.
+function M.occurrence_run(st, task, timer, occurrence)
+  local row = st.db:first([[
+SELECT id FROM task_runs WHERE trigger = 'Timer' AND task IS ? AND timer IS ? AND occurrence = ?]],
+    task, timer, occurrence)
+  return row and row.id
+end
+
+--- occurrence_taken(st, info) -> an EEXIST message when info is a Timer run
+--- for an occurrence that already has a run, else nil.
+function M.occurrence_taken(st, info)
+  if info.trigger ~= "Timer" or info.occurrence == nil then return nil end
+  local id = M.occurrence_run(st, info.task, info.timer, info.occurrence)
+  if not id then return nil end
+  return string.format("EEXIST: the occurrence %d of timer '%s' of task '%s' already has run %s",
+    info.occurrence, tostring(info.timer), tostring(info.task), id)
+end
+
+-- Insert the next run in one write transaction (BEGIN IMMEDIATE: two
+-- processes never get the same id, nor the same timer occurrence).
+local function insert(st, info, status, finished, err_text)
   local db = st.db
   return st:transaction(function()
+    local taken = M.occurrence_taken(st, info)
+    if taken then return nil, taken, "EEXIST" end
     local row, err, code = db:first("SELECT coalesce(max(seq), 0) + 1 AS seq FROM task_runs")
     if not row then return nil, err, code end
     local seq = row.seq
     local id = M.id_of(seq)
+    local t = now()
     local n
     n, err, code = db:exec([[
 INSERT INTO task_runs (id, seq, task, trigger, timer, occurrence, status, registry, executor,
-  pid, created) VALUES (?, ?, ?, ?, ?, ?, 'Queued', ?, ?, ?, ?)]], id, seq, info.task,
-      info.trigger or "Manual", info.timer, info.occurrence, info.registry, info.executor,
-      own_pid(), now())
+  pid, created, started, finished, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
+      id, seq, info.task, info.trigger or "Manual", info.timer, info.occurrence, status,
+      info.registry, info.executor, own_pid(), t, finished and t or nil, finished and t or nil,
+      err_text)
     if not n then return nil, err, code end
     return id, seq
   end)
+end
+
+--- begin(st, info) -> id, seq | fail: allocates the next run id and
+--- records the run as Queued. info: {task, trigger = "Manual"|"Timer",
+--- timer, occurrence, registry, executor}. A Timer run for an occurrence
+--- that already has a run (or a skip) fails with EEXIST.
+function M.begin(st, info)
+  return insert(st, info or {}, "Queued")
+end
+
+--- skip(st, info) -> id, seq | fail: records a run that was not started
+--- (status Skipped, finished now) with info.reason as its error: "overlap",
+--- "missed (3 occurrences)", ... info as for begin; it takes the occurrence too.
+function M.skip(st, info)
+  info = info or {}
+  if type(info.reason) ~= "string" then
+    error("bad argument #2 to 'skip' (info.reason: string expected)", 2)
+  end
+  return insert(st, info, "Skipped", true, info.reason)
 end
 
 --- started(st, id) -> true | fail: the run is Running from now.
