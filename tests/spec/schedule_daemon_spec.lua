@@ -197,7 +197,7 @@ end]], state .. "/state.db", json.encode(def))
     end
     assert.matches("serve: fire occurrence=2026-01-01T10:00:00Z run=ca1 task=tick timer=t1",
       r.stderr, 1, true)
-    assert.matches("serve: finish occurrence=2026-01-01T10:00:00Z run=ca1 seconds=[%d.]+ "
+    assert.matches("serve: finish occurrence=2026%-01%-01T10:00:00Z run=ca1 seconds=[%d.]+ "
       .. "status=Succeeded task=tick timer=t1", r.stderr)
   end)
 
@@ -232,7 +232,7 @@ end]], state .. "/state.db", json.encode(def))
 
   it("cancels a run still going when the grace period ends: Canceled", function()
     local pidfile = dir .. "/pid"
-    create{name = "long", definition = "echo $$ > " .. q(pidfile) .. "; exec sleep 60",
+    create{name = "long", definition = "echo $$$$ > " .. q(pidfile) .. "; exec sleep 60",
       timers = {{schedule = "0 10 * * *"}}}
     local p <close> = serve({"--grace", "0.5"})
     local pid = wait_for("the step", function()
@@ -251,7 +251,7 @@ end]], state .. "/state.db", json.encode(def))
   it("marks the run of a daemon killed with -9 Error on the next start, keeping every record",
     function()
     local pidfile, out = dir .. "/pid", dir .. "/out"
-    create{name = "orphan", definition = "echo $$ > " .. q(pidfile) .. "; exec sleep 60",
+    create{name = "orphan", definition = "echo $$$$ > " .. q(pidfile) .. "; exec sleep 60",
       timers = {{schedule = "0 10 * * *"}}}
     create{name = "other", definition = "echo x >> " .. q(out),
       timers = {{schedule = "* * * * *"}}}
@@ -360,7 +360,7 @@ regsh.schedule.add("broken", "* * * * *", function() error("no luck") end)
     assert.equal("lua", rows[1].timer)
     local first = io.open(out):read("l")
     assert.equal(tostring(utc("2026-01-01T10:00:00Z")), first)
-    local log = cmd.regsh({"task", "logs", "--state", state, "--run-id", rows[1].id})
+    local log = cmd.regsh({"task", "logs", "--state", state, rows[1].id})
     assert.matches("main | said hello for hello", log, 1, true)
     local broken = runs_of("broken")[1]
     assert.equal("Failed", broken.status)

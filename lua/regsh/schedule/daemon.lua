@@ -114,9 +114,7 @@ end
 
 -- Whether the occurrence already has a run record (one run per occurrence).
 function Daemon:has_record(entry, t)
-  return self.st.db:first([[
-SELECT 1 AS x FROM task_runs WHERE trigger = 'Timer' AND task = ? AND timer = ? AND occurrence = ?]],
-    entry.task, entry.timer, t) ~= nil
+  return runs.occurrence_run(self.st, entry.task, entry.timer, t) ~= nil
 end
 
 -- The script's schedules have no timers row: their last handled
@@ -133,15 +131,11 @@ end
 function Daemon:specs()
   local cron = require "regsh.schedule.cron"
   local list = {}
-  local tasks = require "regsh.schedule.tasks"
-  local defs = {}
-  for _, t in ipairs(tasks.enabled_timers(self.st)) do
-    local def = defs[t.task] or tasks.get(self.st, t.task) or {}
-    defs[t.task] = def
+  for _, t in ipairs(require("regsh.schedule.tasks").enabled_timers(self.st)) do
     list[#list + 1] = {
       key = t.task .. "/" .. t.timer, kind = "store", task = t.task, timer = t.timer,
       signature = table.concat({t.schedule, t.dialect, t.tz}, "\0"), last_fire = t.last_fire,
-      concurrency = def.concurrency or "allow", missed = def.missed or "skip",
+      concurrency = t.concurrency or "allow", missed = t.missed or "skip",
       parse = function() return cron.parse(t.schedule, {dialect = t.dialect, tz = t.tz}) end,
     }
   end
@@ -177,14 +171,20 @@ end
 -- A run the daemon decided not to start (status Skipped) or could not
 -- (Error): recorded like a run, so that nothing is dropped silently.
 function Daemon:record(entry, t, status, text)
-  local id, err = self.st:transaction(function()
-    local rid, berr, code = runs.begin(self.st, {task = entry.task, trigger = "Timer",
-      timer = entry.timer, occurrence = t})
-    if not rid then return nil, berr, code end
-    local ok, ferr, fcode = runs.finish(self.st, rid, status, text)
-    if not ok then return nil, ferr, fcode end
-    return rid
-  end)
+  local info = {task = entry.task, trigger = "Timer", timer = entry.timer, occurrence = t,
+    reason = text}
+  local id, err
+  if status == "Skipped" then
+    id, err = runs.skip(self.st, info)
+  else
+    id, err = self.st:transaction(function()
+      local rid, berr, code = runs.begin(self.st, info)
+      if not rid then return nil, berr, code end
+      local ok, ferr, fcode = runs.finish(self.st, rid, status, text)
+      if not ok then return nil, ferr, fcode end
+      return rid
+    end)
+  end
   self.log(status == "Skipped" and "info" or "error", status == "Skipped" and "skip" or "fail",
     {task = entry.task, timer = entry.timer, occurrence = iso(t), run = id, reason = text,
      error = not id and err or nil})

@@ -14,7 +14,7 @@ local BATCH = 256
 --- occurrences of cron c in (after, now] for which has_record(t) is not
 --- true (an occurrence that already has a run is not due again).
 function M.due(c, after, now, has_record)
-  local out = {count = 0}
+  local out = {count = 0, capped = false}
   local t = after
   while out.count < M.MAX_COUNT do
     local times = c:next(t, BATCH)
