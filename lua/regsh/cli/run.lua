@@ -73,6 +73,7 @@ local function workflow(args)
 end
 
 return {
+  exit_status = exit_status,
   summary = "Run an ACR task file, a --cmd, or a Lua workflow (az acr run on this machine).",
   description = "Runs the steps of an ACR multi-step task (acb.yaml) in containers "
     .. "(podman or docker) or, with --executor local, as host processes. CONTEXT is a "

@@ -1,6 +1,7 @@
 -- regsh task render|plan|lint FILE: an ACR task file through the acr_yaml
 -- pipeline without running anything; list-runs and logs are the run
--- records' side (lua/regsh/cli/task_runs.lua).
+-- records' side (cli/task_runs.lua); the stored tasks' subcommands are
+-- cli/task_manage.lua's and export is cli/task_export.lua's.
 local function task_runs()
   local ok, mod = pcall(require, "regsh.cli.task_runs")
   if ok then return mod end
@@ -168,19 +169,35 @@ function subcommands.logs(args)
   return runs.logs(args)
 end
 
+local manage = require "regsh.cli.task_manage"
+for name, fn in pairs(manage.commands) do subcommands[name] = fn end
+subcommands.export = function(args) return require("regsh.cli.task_export").run(args) end
+
 return {
-  summary = "Render, plan or lint an ACR task file; list past runs and their logs.",
+  plan_text = plan_text,
+  summary = "Stored and scheduled tasks (create, list, show, update, delete, run, timer, "
+    .. "export); render, plan or lint an ACR task file; past runs and their logs.",
   description = "render prints the task after ACR's preprocessing (comment lines out, aliases "
     .. "for version v1.1.0 and later, values, templates); plan prints the steps with the ids "
     .. "each waits for; lint warns about what ACR accepts silently (a step waiting only for "
     .. "the previous one after parallel steps, shell variables an alias replaces, unknown "
-    .. "keys). lint exits 0 when it only warns, 1 when the file does not load.",
+    .. "keys). lint exits 0 when it only warns, 1 when the file does not load. create, list, "
+    .. "show, update, delete, run, timer and cancel-run manage stored tasks in the state store "
+    .. "as az acr task does; regsh serve fires their timers; export writes a Kubernetes "
+    .. "CronJob per timer.",
   examples = {
     "regsh task render acb.yaml -r 127.0.0.1:5000 --set env=prod",
     "regsh task plan acb.yaml -r 127.0.0.1:5000 -o json",
     "regsh task lint acb.yaml",
     "regsh task list-runs --top 5",
     "regsh task logs ca1",
+    "regsh task create --name purgetask --registry 127.0.0.1:5000 --context /dev/null "
+      .. "--cmd \"regsh purge --registry 127.0.0.1:5000 --filter 'scratch:.*' --ago 10d "
+      .. "--untagged\" --executor local --schedule \"0 10 * * *\"",
+    "regsh task show purgetask",
+    "regsh task run purgetask",
+    "regsh task timer add purgetask --timer-name weekend --schedule \"0 12 * * Sat,Sun\"",
+    "regsh task export purgetask --format k8s-cronjob --image regsh:latest",
   },
   configure = function(cmd)
     cmd:command_target("subcommand")
@@ -199,6 +216,8 @@ return {
       runs.configure_list_runs(list)
       runs.configure_logs(logs)
     end
+    manage.configure(cmd)
+    require("regsh.cli.task_export").configure(cmd)
   end,
   run = function(args)
     return subcommands[args.subcommand](args)

@@ -4,24 +4,48 @@
 -- calls these; the records are regsh.task.runs'.
 local M = {}
 
-local function state_option(cmd)
+--- state_option(cmd): --state DIR, for every subcommand that uses the store.
+function M.state_option(cmd)
   cmd:option("--state", "The directory of regsh's state store (default "
     .. "$XDG_STATE_HOME/regsh).", nil):argname("<dir>")
 end
+local state_option = M.state_option
 
-local function open_store(args)
+--- open_store(args) -> store | fail: the store of --state, else the default.
+function M.open_store(args)
   return require("regsh.store").open(args.state and (args.state .. "/state.db") or nil)
 end
+local open_store = M.open_store
 
---- configure_list_runs(cmd): --top, --task, --status, -o, --state
+--- configure_list_runs(cmd): --top, -n/--name, --run-status, -o, --state
 function M.configure_list_runs(cmd)
   cmd:option("--top", "Only the N newest runs (default 15, as az).", "15", math.tointeger)
     :argname("<n>")
-  cmd:option("-n --task", "Only the runs of this task."):argname("<name>")
-  cmd:option("--status", "Only runs with this status.")
-    :choices{"Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout"}
+  cmd:option("-n --name --task", "Only the runs of this task."):argname("<name>")
+  cmd:option("--run-status --status", "Only runs with this status.")
+    :choices{"Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout", "Skipped"}
   cmd:option("-o --output", "table or json.", "table"):choices{"table", "json"}
   state_option(cmd)
+end
+
+--- print_table(rows): rows[1] the header, then a rule, columns padded as az
+--- prints them, control bytes made printable.
+function M.print_table(rows)
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, #cell) end
+  end
+  local redact = require "regsh.registry.redact"
+  for n, row in ipairs(rows) do
+    local cells = {}
+    for i, cell in ipairs(row) do cells[i] = cell .. string.rep(" ", widths[i] - #cell) end
+    io.stdout:write(redact.printable((table.concat(cells, "  "):gsub("%s+$", ""))), "\n")
+    if n == 1 then
+      local rule = {}
+      for i, w in ipairs(widths) do rule[i] = string.rep("-", w) end
+      io.stdout:write(table.concat(rule, "  "), "\n")
+    end
+  end
 end
 
 local function iso(t)
@@ -47,7 +71,7 @@ function M.list_runs(args)
   local st, err = open_store(args)
   if not st then return cli.fail("task list-runs", err) end
   local list
-  list, err = require("regsh.task.runs").list(st, {task = args.task, status = args.status,
+  list, err = require("regsh.task.runs").list(st, {task = args.name, status = args.run_status,
     top = args.top})
   st:close()
   if not list then return cli.fail("task list-runs", err) end
@@ -69,27 +93,15 @@ function M.list_runs(args)
     rows[#rows + 1] = {r.id, r.task or "", os_name, r.status, r.trigger or "",
       iso(r.started or r.created), duration(r)}
   end
-  local widths = {}
-  for _, row in ipairs(rows) do
-    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, #cell) end
-  end
-  local redact = require "regsh.registry.redact"
-  for n, row in ipairs(rows) do
-    local cells = {}
-    for i, cell in ipairs(row) do cells[i] = cell .. string.rep(" ", widths[i] - #cell) end
-    io.stdout:write(redact.printable((table.concat(cells, "  "):gsub("%s+$", ""))), "\n")
-    if n == 1 then
-      local rule = {}
-      for i, w in ipairs(widths) do rule[i] = string.rep("-", w) end
-      io.stdout:write(table.concat(rule, "  "), "\n")
-    end
-  end
+  M.print_table(rows)
   return 0
 end
 
---- configure_logs(cmd): [RUN_ID], --state
+--- configure_logs(cmd): [RUN_ID], --run-id, -n/--name, --state
 function M.configure_logs(cmd)
   cmd:argument("run_id", "The run (default: the last created run).", nil):args("?")
+  cmd:option("--run-id", "The run (as az spells it)."):argname("<id>"):target("run_id_flag")
+  cmd:option("-n --name", "Without a run id: the last run of this task."):argname("<name>")
   state_option(cmd)
 end
 
@@ -99,15 +111,18 @@ function M.logs(args)
   local runs = require "regsh.task.runs"
   local st, err = open_store(args)
   if not st then return cli.fail("task logs", err) end
-  local id = args.run_id
+  local id = args.run_id or args.run_id_flag
   if not id then
-    local last = runs.list(st, {top = 1})
+    local last = runs.list(st, {top = 1, task = args.name})
     if not last or #last == 0 then
       st:close()
+      if args.name then return cli.fail("task logs", "ENOENT: no runs of the task '" .. args.name
+        .. "' in " .. st.path) end
       return cli.fail("task logs", "ENOENT: no runs in " .. st.path)
     end
     id = last[1].id
-    io.stdout:write("Showing logs of the last created run.\nRun ID: ", id, "\n\n")
+    io.stdout:write("Showing logs of the last created run", args.name and (" for task '"
+      .. args.name .. "'") or "", ".\nRun ID: ", id, "\n\n")
   end
   local text = runs.log(st, id)
   st:close()

@@ -79,7 +79,8 @@ function M.load(st, name)
 end
 
 --- run(st, name, {trigger = "Manual"|"Timer", timer, occurrence, store,
---- on_output}) -> run | fail: one run of the stored task, recorded with its
+--- on_output, values, secret_values}) -> run | fail: one run of the stored
+--- task (values and secret_values: maps over the stored ones), recorded with its
 --- trigger, timer and occurrence. A Timer run for an occurrence that already
 --- has a run (or a skip) fails with EEXIST before anything starts. A task
 --- that cannot be built (its context or file gone) is recorded as an Error
@@ -94,6 +95,9 @@ function M.run(st, name, o)
   local def = require("regsh.schedule.tasks").get(st, name)
   if not def then
     return nil, "ENOTFOUND: the task '" .. tostring(name) .. "' does not exist", "ENOTFOUND"
+  end
+  for _, field in ipairs{"values", "secret_values"} do
+    for k, v in pairs(o[field] or {}) do def[field][k] = v end
   end
   local task, opts, code = M.build(def)
   if not task then
