@@ -218,6 +218,44 @@ end]], state .. "/state.db", json.encode(def))
     assert.is_nil(text:find("start\nstart\n", 1, true), text)
   end)
 
+  it("cancels the running run for the new one under replace", function()
+    local out = dir .. "/out"
+    create{name = "swap", concurrency = "replace",
+      definition = "echo start >> " .. q(out) .. "; exec sleep 60",
+      timers = {{schedule = "* * * * *"}}}
+    local p <close> = serve({"--grace", "0"})
+    wait_for("the second run", function() return lines(out) >= 2 end)
+    wait_for("the first one canceled", function() return #runs_of("swap", "Canceled") >= 1 end)
+    stop(p)
+    local first = runs_of("swap")[1]
+    assert.equal("Canceled", first.status)
+    assert.equal("replaced by the run of 2026-01-01T10:01:00Z (concurrency replace)", first.error)
+  end)
+
+  it("reloads the timers on SIGHUP", function()
+    local out = dir .. "/out"
+    create{name = "later", definition = "true", timers = {{schedule = "0 0 1 1 *"}},
+      status = "Disabled"}
+    -- the log goes to a file, to see the signal watchers in place (timers loaded) first
+    local log = dir .. "/serve.log"
+    local p <close> = assert(regsh.proc.spawn{"sh", "-c", 'exec "$0" "$@" 2>' .. q(log), cmd.bin,
+      "serve", "--state", state, env = {REGSH_SERVE_CLOCK = utc("2026-01-01T09:59:57Z") .. ":1"}})
+    wait_for("the timers loaded", function()
+      local f = io.open(log)
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      return text:find("timers loaded", 1, true)
+    end)
+    -- a task the CLI adds now is only seen at the next minute's check, or at once on SIGHUP
+    create{name = "added", definition = "echo added >> " .. q(out),
+      timers = {{schedule = "0 10 * * *"}}}
+    assert(p:kill("SIGHUP"))
+    wait_for("the fire of the added task", function() return lines(out) >= 1 end)
+    stop(p)
+    assert.equal(utc("2026-01-01T10:00:00Z"), runs_of("added")[1].occurrence)
+    assert.matches("timers loaded reason=SIGHUP timers=1", cmd.read_file(log), 1, true)
+  end)
+
   it("lets a run end within the grace period, then exits", function()
     local out = dir .. "/out"
     create{name = "brief", definition = "echo go >> " .. q(out) .. "; sleep 1; echo done >> "
@@ -317,7 +355,7 @@ end]], state .. "/state.db", json.encode(def))
   end)
 
   it("refuses a second serve on the same store with one line", function()
-    create{name = "idle", definition = "true", timers = {{schedule = "0 10 1 1 *"}}}
+    create{name = "idle", definition = "true", timers = {{schedule = "0 10 * * *"}}}
     local p <close> = serve()
     wait_for("the lock", function()
       local st = store()
@@ -329,6 +367,7 @@ end]], state .. "/state.db", json.encode(def))
     assert.equal(1, status, out)
     assert.matches("^regsh serve: EBUSY: .*state%.db: another regsh serve %(pid " .. p:pid()
       .. "%) is scheduling this store; stop it first or give another %-%-state\n$", err)
+    wait_for("the first daemon's fire", function() return #runs_of("idle") >= 1 end)
     stop(p)
     local st = store()
     assert.equal("stopped", st:runs("serve")[1].status)
