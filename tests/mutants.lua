@@ -1179,6 +1179,8 @@ return {
     to = "if false then",
     specs = {"tests/spec/schedule_daemon_spec.lua"},
     filter = "killed with %-9",
+  },
+  {
     name = "schedule-occurrence-runs-twice",
     why = "a Timer run for a (task, timer, occurrence) that already has a run fails EEXIST "
       .. "before anything starts",

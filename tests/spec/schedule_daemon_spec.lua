@@ -173,6 +173,13 @@ end]], state .. "/state.db", json.encode(def))
     error("timed out waiting for " .. what)
   end
 
+  local function read_number(path)
+    local f = io.open(path)
+    local n = f and f:read("n")
+    if f then f:close() end
+    return n
+  end
+
   local function stop(p)
     assert(p:kill("SIGTERM"))
     local r = p:wait()
@@ -273,12 +280,7 @@ end]], state .. "/state.db", json.encode(def))
     create{name = "long", definition = "echo $$$$ > " .. q(pidfile) .. "; exec sleep 60",
       timers = {{schedule = "0 10 * * *"}}}
     local p <close> = serve({"--grace", "0.5"})
-    local pid = wait_for("the step", function()
-      local f = io.open(pidfile)
-      local n = f and f:read("n")
-      if f then f:close() end
-      return n
-    end)
+    local pid = wait_for("the step", function() return read_number(pidfile) end)
     stop(p)
     local run = runs_of("long")[1]
     assert.equal("Canceled", run.status)
@@ -294,12 +296,7 @@ end]], state .. "/state.db", json.encode(def))
     create{name = "other", definition = "echo x >> " .. q(out),
       timers = {{schedule = "* * * * *"}}}
     local p = serve()
-    local pid = wait_for("the step", function()
-      local f = io.open(pidfile)
-      local n = f and f:read("n")
-      if f then f:close() end
-      return n
-    end)
+    local pid = wait_for("the step", function() return read_number(pidfile) end)
     wait_for("a run of other", function() return #runs_of("other", "Succeeded") >= 1 end)
     assert(p:kill("SIGKILL"))
     p:wait()
