@@ -151,6 +151,7 @@ end]], state .. "/state.db", json.encode(def))
     local argv = {cmd.bin, "serve", "--state", state}
     for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
     argv.env = {REGSH_SERVE_CLOCK = string.format("%d:%d", start or START, scale or 60)}
+    argv.env_merge = true   -- REGSH_LUA_PATH and PATH too
     argv.stdout, argv.stderr = "capture", "capture"
     return assert(regsh.proc.spawn(argv))
   end
@@ -246,7 +247,8 @@ end]], state .. "/state.db", json.encode(def))
     -- the log goes to a file, to see the signal watchers in place (timers loaded) first
     local log = dir .. "/serve.log"
     local p <close> = assert(regsh.proc.spawn{"sh", "-c", 'exec "$0" "$@" 2>' .. q(log), cmd.bin,
-      "serve", "--state", state, env = {REGSH_SERVE_CLOCK = utc("2026-01-01T09:59:57Z") .. ":1"}})
+      "serve", "--state", state, env = {REGSH_SERVE_CLOCK = utc("2026-01-01T09:59:57Z") .. ":1"},
+      env_merge = true})
     wait_for("the timers loaded", function()
       local f = io.open(log)
       local text = f and f:read("a") or ""
