@@ -268,9 +268,10 @@ function Daemon:fire(entry, t)
   local decision = timers.decide(entry.concurrency, count(active))
   if decision == "skip" then
     local other = next(active)
-    return self:record(entry, t, "Skipped", string.format(
-      "overlap: run %s is still running (concurrency forbid)",
-      other.run and other.run.id or "of " .. iso(other.occurrence)))
+    return self:record(entry, t, "Skipped", other.run
+      and string.format("overlap: run %s is still running (concurrency forbid)", other.run.id)
+      or string.format("overlap: the run of %s is still waiting for a slot (concurrency forbid)",
+        iso(other.occurrence)))
   end
   if decision == "replace" then
     for f in pairs(active) do
