@@ -156,6 +156,22 @@ end]], state .. "/state.db", json.encode(def))
     return assert(regsh.proc.spawn(argv))
   end
 
+  -- serve with its log in a file, to watch it while it runs
+  local function serve_logged(log, extra, start, scale)
+    local argv = {"sh", "-c", 'exec "$0" "$@" 2>' .. q(log), cmd.bin, "serve", "--state", state}
+    for _, a in ipairs(extra) do argv[#argv + 1] = a end
+    argv.env = {REGSH_SERVE_CLOCK = string.format("%d:%d", start or START, scale or 60)}
+    argv.env_merge = true
+    return assert(regsh.proc.spawn(argv))
+  end
+
+  local function read_text(path)
+    local f = io.open(path)
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    return text
+  end
+
   local function lines(path)
     local n = 0
     local f = io.open(path)
@@ -246,14 +262,9 @@ end]], state .. "/state.db", json.encode(def))
       status = "Disabled"}
     -- the log goes to a file, to see the signal watchers in place (timers loaded) first
     local log = dir .. "/serve.log"
-    local p <close> = assert(regsh.proc.spawn{"sh", "-c", 'exec "$0" "$@" 2>' .. q(log), cmd.bin,
-      "serve", "--state", state, env = {REGSH_SERVE_CLOCK = utc("2026-01-01T09:59:57Z") .. ":1"},
-      env_merge = true})
+    local p <close> = serve_logged(log, {}, utc("2026-01-01T09:59:57Z"), 1)
     wait_for("the timers loaded", function()
-      local f = io.open(log)
-      local text = f and f:read("a") or ""
-      if f then f:close() end
-      return text:find("timers loaded", 1, true)
+      return read_text(log):find("timers loaded", 1, true)
     end)
     -- a task the CLI adds now is only seen at the next minute's check, or at once on SIGHUP
     create{name = "added", definition = "echo added >> " .. q(out),
@@ -288,6 +299,25 @@ end]], state .. "/state.db", json.encode(def))
     assert.equal("Canceled", run.status)
     assert.matches("grace period of 0.5s ended", run.error, 1, true)
     assert.is_nil(io.open("/proc/" .. pid .. "/stat"))   -- the step's process is gone
+  end)
+
+  it("records a fire still waiting for a slot at the stop as Skipped", function()
+    local out = dir .. "/out"
+    create{name = "hog", definition = "echo go >> " .. q(out) .. "; exec sleep 60",
+      timers = {{schedule = "* * * * *"}}}
+    local log = dir .. "/serve.log"
+    local p <close> = serve_logged(log, {"--concurrency", "1", "--grace", "0"})
+    wait_for("the run", function() return lines(out) >= 1 end)
+    wait_for("the next fire queued", function()
+      return read_text(log):find("serve: queued occurrence=2026-01-01T10:01:00Z", 1, true)
+    end)
+    stop(p)
+    local rows = runs_of("hog")
+    assert.equal("Canceled", rows[1].status)
+    assert.equal("Skipped", rows[2].status)
+    assert.equal(utc("2026-01-01T10:01:00Z"), rows[2].occurrence)
+    assert.equal("stopped: the daemon stopped (SIGTERM) before a slot was free", rows[2].error)
+    assert.equal(1, lines(out))
   end)
 
   it("marks the run of a daemon killed with -9 Error on the next start, keeping every record",

@@ -106,7 +106,8 @@ end
 function M.new(opts)
   return setmetatable({
     st = opts.store, clock = opts.clock or require("regsh.schedule.clock").real(),
-    grace = opts.grace or 30, sem = async.semaphore(opts.concurrency or 4),
+    grace = opts.grace or 30, concurrency = opts.concurrency or 4,
+    sem = async.semaphore(opts.concurrency or 4),
     schedules = opts.schedules or {}, entries = {}, active = {}, fires = {},
     log = require("regsh.log").logger("serve"),
   }, Daemon)
@@ -280,6 +281,10 @@ function Daemon:fire(entry, t)
   end
   local fire = {entry = entry, occurrence = t}
   active[fire], self.fires[fire] = true, true
+  if self.sem.free == 0 then
+    self.log("info", "queued", {task = entry.task, timer = entry.timer, occurrence = iso(t),
+      reason = "all " .. self.concurrency .. " slots are taken"})
+  end
   fire.task = async.spawn(function()
     local ok, err = pcall(self.sem.run, self.sem, function()
       if not self.stopping then self:execute(fire) end
@@ -395,12 +400,18 @@ function Daemon:cancel_all(why)
   for fire in pairs(self.fires) do self:stop_fire(fire, "Canceled", why) end
 end
 
--- After the loop: fires waiting for a slot are dropped (their occurrence
--- stays unhandled: the next start sees it missed), runs get the grace period.
+-- After the loop: fires still waiting for a slot are not started but
+-- recorded Skipped; runs get the grace period.
 function Daemon:drain()
   local list = {}
   for fire in pairs(self.fires) do
-    if fire.executing then list[#list + 1] = fire.task else fire.task:cancel() end
+    if fire.executing then
+      list[#list + 1] = fire.task
+    else
+      fire.task:cancel()
+      self:record(fire.entry, fire.occurrence, "Skipped", string.format(
+        "stopped: the daemon stopped (%s) before a slot was free", self.stopping))
+    end
   end
   if #list == 0 then return end
   local timer = async.spawn(function()
