@@ -1152,6 +1152,35 @@ return {
     tags = {fast = true},
   },
   {
+    name = "serve-forbid-never-skips",
+    why = "a fire of a forbid task while its previous run still goes is Skipped (overlap), not "
+      .. "started beside it",
+    file = "lua/regsh/schedule/timers.lua",
+    from = 'if policy == "forbid" then return "skip" end',
+    to = 'if policy == "forbid" then return "start" end',
+    specs = {"tests/spec/schedule_daemon_spec.lua"},
+    filter = "forbid",
+    tags = {fast = true},
+  },
+  {
+    name = "serve-missed-skip-not-recorded",
+    why = "occurrences missed while no daemon ran are recorded as one Skipped run naming how many",
+    file = "lua/regsh/schedule/daemon.lua",
+    from = 'self:record(entry, due.latest, "Skipped", timers.missed_text(due))',
+    to = "",
+    specs = {"tests/spec/schedule_daemon_spec.lua"},
+    filter = "missed%-run policy",
+  },
+  {
+    name = "serve-orphan-left-running",
+    why = "a run whose daemon was killed with -9 is marked Error at the next start",
+    file = "lua/regsh/schedule/daemon.lua",
+    from = "if not live_regsh(run.pid, me) then",
+    to = "if false then",
+    specs = {"tests/spec/schedule_daemon_spec.lua"},
+    filter = "killed with %-9",
+  },
+  {
     name = "schedule-occurrence-runs-twice",
     why = "a Timer run for a (task, timer, occurrence) that already has a run fails EEXIST "
       .. "before anything starts",

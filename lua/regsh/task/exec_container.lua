@@ -444,12 +444,13 @@ function Executor:push_argv(run, image)
   return argv, self:step_opts()
 end
 
---- cleanup_key(key, dir) -> report: remove every container, network and
---- volume labelled regsh.key=key, and the run's private directory. The
---- reaper calls it too, with no run object.
-function Executor:cleanup_key(key, dir)
+--- cleanup_key(key, dir [, label]) -> report: remove every container, network
+--- and volume labelled regsh.key=key (or label=key), and the run's private
+--- directory. The reaper calls it too, with no run object; regsh serve with
+--- label "regsh.run" for the runs of a daemon that died.
+function Executor:cleanup_key(key, dir, label)
   local report = {containers = {}, networks = {}, volumes = {}, errors = {}}
-  local filter = "label=regsh.key=" .. key
+  local filter = "label=" .. (label or "regsh.key") .. "=" .. key
   local function remove(what, list_args, rm_args)
     local names, err = self:engine_lines(list_args, "cannot list " .. what)
     if not names then

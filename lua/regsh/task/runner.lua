@@ -571,6 +571,8 @@ end
 --- says why. opts.task_name, trigger ("Manual"|"Timer"), timer and
 --- occurrence go to the run record; a Timer run for an occurrence that
 --- already has a run fails with EEXIST before anything starts.
+--- opts.on_start(run) is called once the run is recorded (run.stop(status,
+--- why) ends it); opts.signals = false leaves SIGINT/SIGTERM to the caller.
 function M.run(task, opts)
   opts = opts or {}
   if opts.dry_run then return M.plan(task, opts) end
@@ -601,7 +603,9 @@ function M.run(task, opts)
     run.stopping, run.error = status, why
     if run.cancel_steps then run.cancel_steps() end
   end
-  local unwatch = watch_signals(run)
+  -- the caller (regsh serve) may stop the run with run.stop; it watches signals itself
+  if opts.on_start then opts.on_start(run) end
+  local unwatch = opts.signals == false and function() end or watch_signals(run)
   runs.started(st, id)
   run.status = "Running"
   local flusher = async.spawn(function()

@@ -1,0 +1,437 @@
+-- regsh serve (lua/regsh/schedule/daemon.lua) as a child process on a state
+-- store in a temp dir, with the test clock REGSH_SERVE_CLOCK=START:SCALE, and
+-- `--executor local` tasks of sh commands that append to files. Waits are
+-- for conditions (the file, the store), bounded, never for a time. Also the
+-- pure parts: timers.lua (due occurrences, policies), clock.lua, schedule.add.
+local cmd = require "support.cmd"
+local fs = require "regsh.fs"
+local json = require "regsh.json"
+local timers = require "regsh.schedule.timers"
+local cron = require "regsh.schedule.cron"
+
+local function utc(s) return assert(require("regsh.time").parse_rfc3339(s)) end
+
+local START = utc("2026-01-01T09:59:50Z")
+
+describe("schedule timers (pure)", function()
+  local every10 = assert(cron.parse("*/10 * * * *"))
+
+  it("counts the occurrences in (after, now], leaving out recorded ones", function()
+    local due = timers.due(every10, utc("2026-01-01T09:00:00Z"), START)
+    assert.same({count = 5, first = utc("2026-01-01T09:10:00Z"),
+                 latest = utc("2026-01-01T09:50:00Z"), capped = false}, due)
+    local recorded = {[utc("2026-01-01T09:50:00Z")] = true}
+    due = timers.due(every10, utc("2026-01-01T09:00:00Z"), START, function(t) return recorded[t] end)
+    assert.equal(4, due.count)
+    assert.equal(utc("2026-01-01T09:40:00Z"), due.latest)
+    assert.equal(0, timers.due(every10, utc("2026-01-01T09:50:00Z"), START).count)
+    assert.equal(1, timers.due(every10, utc("2026-01-01T09:50:00Z"), utc("2026-01-01T10:00:00Z")).count)
+  end)
+
+  it("caps a catch-up over a very long downtime", function()
+    local minutely = assert(cron.parse("* * * * *"))
+    local due = timers.due(minutely, START - 400 * 86400, START)
+    assert.is_true(due.capped)
+    assert.equal(timers.MAX_COUNT, due.count)
+    assert.matches("^missed: at least 100000 occurrences from ", timers.missed_text(due))
+  end)
+
+  it("decides a fire by the concurrency policy", function()
+    assert.equal("start", timers.decide("forbid", 0))
+    assert.equal("skip", timers.decide("forbid", 1))
+    assert.equal("start", timers.decide("allow", 3))
+    assert.equal("replace", timers.decide("replace", 1))
+    assert.has_error(function() timers.decide("sometimes", 1) end,
+      "unknown concurrency policy 'sometimes' (allow, forbid or replace)")
+  end)
+
+  it("picks the earliest entry, ties by key", function()
+    local e = timers.earliest{a = {key = "b", next = 5}, b = {key = "a", next = 5},
+                              c = {key = "c", next = 9}, d = {key = "d"}}
+    assert.equal("a", e.key)
+    assert.is_nil(timers.earliest{})
+  end)
+
+  it("words the missed record", function()
+    assert.equal("missed: 1 occurrence (2026-01-01T09:50:00Z) while no daemon ran (policy skip)",
+      timers.missed_text({count = 1, latest = utc("2026-01-01T09:50:00Z")}))
+  end)
+end)
+
+describe("schedule clock", function()
+  local clock = require "regsh.schedule.clock"
+
+  it("runs SCALE times as fast from START", function()
+    local mono = 100
+    local c = clock.scaled(START, 60, function() return mono end)
+    assert.equal(START, c.now())
+    mono = 101.5
+    assert.equal(START + 90, c.now())
+  end)
+
+  it("reads REGSH_SERVE_CLOCK, naming a bad value", function()
+    assert.equal(1, clock.from_env(nil).scale)
+    assert.equal(60, assert(clock.from_env("1767261590:60")).scale)
+    local c, err = clock.from_env("tomorrow:2")
+    assert.is_nil(c)
+    assert.equal("EINVAL: REGSH_SERVE_CLOCK=tomorrow:2: expected START:SCALE (epoch seconds, "
+      .. "a speed factor > 0)", err)
+    assert.is_nil((clock.from_env("5:0")))
+  end)
+end)
+
+describe("regsh.schedule.add", function()
+  local schedule = require "regsh.schedule"
+  before_each(function() schedule.clear() end)
+  after_each(function() schedule.clear() end)
+
+  it("registers schedules in order and refuses bad ones", function()
+    schedule.add("purge", "0 10 * * *", function() end)
+    schedule.add("report", assert(cron.parse("@hourly")), function() end, {concurrency = "forbid"})
+    local list = schedule.list()
+    assert.equal(2, #list)
+    assert.equal("purge", list[1].name)
+    assert.equal("forbid", list[2].concurrency)
+    assert.equal("skip", list[1].missed)
+    assert.has_error(function() schedule.add("purge", "* * * * *", function() end) end,
+      "add: a schedule named 'purge' exists already")
+    assert.has_error(function() schedule.add("x", "61 * * * *", function() end) end)
+    assert.has_error(function() schedule.add("bad name", "* * * * *", function() end) end)
+    assert.has_error(function() schedule.add("y", "* * * * *", 42) end,
+      "bad argument #3 to 'add' (function or regsh.task expected, got number)")
+    assert.has_error(function() schedule.add("z", "* * * * *", function() end, {missed = "all"}) end,
+      "option 'missed' must be skip or run-once, got 'all'")
+  end)
+end)
+
+describe("regsh serve", function()
+  local dir, state
+
+  before_each(function()
+    dir = assert(fs.temp_dir("regsh-serve"))
+    state = dir .. "/state"
+  end)
+  after_each(function() fs.remove_tree(dir) end)
+
+  local function q(s) return cmd.quote(s) end
+
+  -- A stored task through tasks.create (in a regsh -e of its own).
+  local function create(def)
+    def.kind = def.kind or "cmd"
+    def.context = def.context or "/dev/null"
+    def.executor = def.executor or "local"
+    local code = string.format([[
+local st = assert(regsh.store.open(%q))
+local def = regsh.json.decode(%q)
+assert(require("regsh.schedule.tasks").create(st, def))
+if def.last_fire then
+  assert(require("regsh.schedule.tasks").set_last_fire(st, def.name, "t1", def.last_fire))
+end]], state .. "/state.db", json.encode(def))
+    local out, status, err = cmd.regsh({"-e", code})
+    assert.equal(0, status, out .. err)
+  end
+
+  local function store()
+    return assert(regsh.store.open(state .. "/state.db"))
+  end
+
+  local function run_list(filter)
+    local st = store()
+    local rows = assert(require("regsh.task.runs").list(st, filter))
+    st:close()
+    table.sort(rows, function(a, b) return a.seq < b.seq end)
+    return rows
+  end
+
+  local function runs_of(task, status)
+    return run_list({task = task, status = status})
+  end
+
+  local function serve(extra, start, scale)
+    local argv = {cmd.bin, "serve", "--state", state}
+    for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+    argv.env = {REGSH_SERVE_CLOCK = string.format("%d:%d", start or START, scale or 60)}
+    argv.env_merge = true   -- REGSH_LUA_PATH and PATH too
+    argv.stdout, argv.stderr = "capture", "capture"
+    return assert(regsh.proc.spawn(argv))
+  end
+
+  -- serve with its log in a file, to watch it while it runs
+  local function serve_logged(log, extra, start, scale)
+    local argv = {"sh", "-c", 'exec "$0" "$@" 2>' .. q(log), cmd.bin, "serve", "--state", state}
+    for _, a in ipairs(extra) do argv[#argv + 1] = a end
+    argv.env = {REGSH_SERVE_CLOCK = string.format("%d:%d", start or START, scale or 60)}
+    argv.env_merge = true
+    return assert(regsh.proc.spawn(argv))
+  end
+
+  local function read_text(path)
+    local f = io.open(path)
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    return text
+  end
+
+  local function lines(path)
+    local n = 0
+    local f = io.open(path)
+    if not f then return 0 end
+    for _ in f:lines() do n = n + 1 end
+    f:close()
+    return n
+  end
+
+  local function wait_for(what, fn)
+    for _ = 1, 600 do
+      local v = fn()
+      if v then return v end
+      regsh.sleep(0.05)
+    end
+    error("timed out waiting for " .. what)
+  end
+
+  local function read_number(path)
+    local f = io.open(path)
+    local n = f and f:read("n")
+    if f then f:close() end
+    return n
+  end
+
+  local function stop(p)
+    assert(p:kill("SIGTERM"))
+    local r = p:wait()
+    assert.equal(0, r.code, r.stderr)
+    return r
+  end
+
+  it("fires each occurrence once, in order, and logs fire and finish", function()
+    local out = dir .. "/out"
+    create{name = "tick", definition = "echo tick >> " .. q(out),
+      timers = {{schedule = "* * * * *"}}}
+    local p <close> = serve()
+    wait_for("three fires", function() return lines(out) >= 3 end)
+    local r = stop(p)
+    local rows = runs_of("tick")
+    assert.equal(lines(out), #rows)
+    for i, run in ipairs(rows) do
+      assert.equal(utc("2026-01-01T10:00:00Z") + 60 * (i - 1), run.occurrence)
+      assert.equal("Timer", run.trigger)
+      assert.equal("t1", run.timer)
+      assert.equal("Succeeded", run.status)
+    end
+    assert.matches("serve: fire occurrence=2026-01-01T10:00:00Z run=ca1 task=tick timer=t1",
+      r.stderr, 1, true)
+    assert.matches("serve: finish occurrence=2026%-01%-01T10:00:00Z run=ca1 seconds=[%d.]+ "
+      .. "status=Succeeded task=tick timer=t1", r.stderr)
+  end)
+
+  it("skips an overlapping run under forbid and records it Skipped", function()
+    local out = dir .. "/out"
+    create{name = "slow", concurrency = "forbid",
+      definition = "echo start >> " .. q(out) .. "; sleep 2.5; echo end >> " .. q(out),
+      timers = {{schedule = "* * * * *"}}}
+    local p <close> = serve()
+    wait_for("a skip", function() return #runs_of("slow", "Skipped") >= 1 end)
+    wait_for("the first run's end", function() return #runs_of("slow", "Succeeded") >= 1 end)
+    stop(p)
+    local skipped = runs_of("slow", "Skipped")
+    assert.matches("^overlap: run ca1 is still running %(concurrency forbid%)$", skipped[1].error)
+    assert.equal(utc("2026-01-01T10:01:00Z"), skipped[1].occurrence)
+    -- never two at once: each start is followed by its end before the next start
+    local text = cmd.read_file(out)
+    assert.is_nil(text:find("start\nstart\n", 1, true), text)
+  end)
+
+  it("cancels the running run for the new one under replace", function()
+    local out = dir .. "/out"
+    create{name = "swap", concurrency = "replace",
+      definition = "echo start >> " .. q(out) .. "; exec sleep 60",
+      timers = {{schedule = "* * * * *"}}}
+    local p <close> = serve({"--grace", "0"})
+    wait_for("the second run", function() return lines(out) >= 2 end)
+    wait_for("the first one canceled", function() return #runs_of("swap", "Canceled") >= 1 end)
+    stop(p)
+    local first = runs_of("swap")[1]
+    assert.equal("Canceled", first.status)
+    assert.equal("replaced by the run of 2026-01-01T10:01:00Z (concurrency replace)", first.error)
+  end)
+
+  it("reloads the timers on SIGHUP", function()
+    local out = dir .. "/out"
+    create{name = "later", definition = "true", timers = {{schedule = "0 0 1 1 *"}},
+      status = "Disabled"}
+    -- the log goes to a file, to see the signal watchers in place (timers loaded) first
+    local log = dir .. "/serve.log"
+    local p <close> = serve_logged(log, {}, utc("2026-01-01T09:59:57Z"), 1)
+    wait_for("the timers loaded", function()
+      return read_text(log):find("timers loaded", 1, true)
+    end)
+    -- a task the CLI adds now is only seen at the next minute's check, or at once on SIGHUP
+    create{name = "added", definition = "echo added >> " .. q(out),
+      timers = {{schedule = "0 10 * * *"}}}
+    assert(p:kill("SIGHUP"))
+    wait_for("the fire of the added task", function() return lines(out) >= 1 end)
+    stop(p)
+    assert.equal(utc("2026-01-01T10:00:00Z"), runs_of("added")[1].occurrence)
+    assert.matches("timers loaded reason=SIGHUP timers=1", cmd.read_file(log), 1, true)
+  end)
+
+  it("lets a run end within the grace period, then exits", function()
+    local out = dir .. "/out"
+    create{name = "brief", definition = "echo go >> " .. q(out) .. "; sleep 1; echo done >> "
+      .. q(out), timers = {{schedule = "0 10 * * *"}}}
+    local p <close> = serve({"--grace", "30"})
+    wait_for("the run", function() return lines(out) >= 1 end)
+    local r = stop(p)
+    assert.equal("Succeeded", runs_of("brief")[1].status)
+    assert.equal(2, lines(out))
+    assert.matches("serve: stopping grace=30 running=1 signal=SIGTERM", r.stderr, 1, true)
+  end)
+
+  it("cancels a run still going when the grace period ends: Canceled", function()
+    local pidfile = dir .. "/pid"
+    create{name = "long", definition = "echo $$$$ > " .. q(pidfile) .. "; exec sleep 60",
+      timers = {{schedule = "0 10 * * *"}}}
+    local p <close> = serve({"--grace", "0.5"})
+    local pid = wait_for("the step", function() return read_number(pidfile) end)
+    stop(p)
+    local run = runs_of("long")[1]
+    assert.equal("Canceled", run.status)
+    assert.matches("grace period of 0.5s ended", run.error, 1, true)
+    assert.is_nil(io.open("/proc/" .. pid .. "/stat"))   -- the step's process is gone
+  end)
+
+  it("records a fire still waiting for a slot at the stop as Skipped", function()
+    local out = dir .. "/out"
+    create{name = "hog", definition = "echo go >> " .. q(out) .. "; exec sleep 60",
+      timers = {{schedule = "* * * * *"}}}
+    local log = dir .. "/serve.log"
+    local p <close> = serve_logged(log, {"--concurrency", "1", "--grace", "0"})
+    wait_for("the run", function() return lines(out) >= 1 end)
+    wait_for("the next fire queued", function()
+      return read_text(log):find("serve: queued occurrence=2026-01-01T10:01:00Z", 1, true)
+    end)
+    stop(p)
+    local rows = runs_of("hog")
+    assert.equal("Canceled", rows[1].status)
+    assert.equal("Skipped", rows[2].status)
+    assert.equal(utc("2026-01-01T10:01:00Z"), rows[2].occurrence)
+    assert.equal("stopped: the daemon stopped (SIGTERM) before a slot was free", rows[2].error)
+    assert.equal(1, lines(out))
+  end)
+
+  it("marks the run of a daemon killed with -9 Error on the next start, keeping every record",
+    function()
+    local pidfile, out = dir .. "/pid", dir .. "/out"
+    create{name = "orphan", definition = "echo $$$$ > " .. q(pidfile) .. "; exec sleep 60",
+      timers = {{schedule = "0 10 * * *"}}}
+    create{name = "other", definition = "echo x >> " .. q(out),
+      timers = {{schedule = "* * * * *"}}}
+    local p = serve()
+    local pid = wait_for("the step", function() return read_number(pidfile) end)
+    wait_for("a run of other", function() return #runs_of("other", "Succeeded") >= 1 end)
+    assert(p:kill("SIGKILL"))
+    p:wait()
+    p:close()
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    local before = run_list()
+    assert.equal("Running", runs_of("orphan")[1].status)
+    local p2 <close> = serve({}, START + 3600)
+    wait_for("the orphan marked", function() return runs_of("orphan")[1].status == "Error" end)
+    wait_for("a new run of other", function() return #run_list() > #before end)
+    stop(p2)
+    local run = runs_of("orphan")[1]
+    assert.matches("^the daemon running it died %(pid %d+%)$", run.error)
+    local after = {}
+    for _, r in ipairs(run_list()) do after[r.id] = r end
+    for _, r in ipairs(before) do assert.is_not_nil(after[r.id], r.id) end
+  end)
+
+  it("applies the missed-run policy after a downtime: skip records one Skipped, run-once runs"
+    .. " the latest", function()
+    local out = dir .. "/out"
+    local last = utc("2026-01-01T09:00:00Z")
+    create{name = "skipper", missed = "skip", definition = "echo s >> " .. q(out),
+      timers = {{schedule = "*/10 * * * *"}}, last_fire = last}
+    create{name = "catcher", missed = "run-once", definition = "echo c >> " .. q(out),
+      timers = {{schedule = "*/10 * * * *"}}, last_fire = last}
+    local p <close> = serve({}, START, 60)
+    wait_for("the catch-up run", function() return #runs_of("catcher", "Succeeded") >= 1 end)
+    stop(p)
+    local skipped = runs_of("skipper")
+    assert.equal(1, #skipped)
+    assert.equal("Skipped", skipped[1].status)
+    assert.equal(utc("2026-01-01T09:50:00Z"), skipped[1].occurrence)
+    assert.equal("missed: 5 occurrences from 2026-01-01T09:10:00Z to 2026-01-01T09:50:00Z "
+      .. "while no daemon ran (policy skip)", skipped[1].error)
+    local caught = runs_of("catcher")
+    assert.equal(1, #caught)
+    assert.equal(utc("2026-01-01T09:50:00Z"), caught[1].occurrence)
+    assert.equal("c\n", cmd.read_file(out))
+  end)
+
+  it("keeps the store readable by task list-runs while it writes", function()
+    create{name = "busy", definition = "true", timers = {{schedule = "* * * * *"}}}
+    local p <close> = serve({}, START, 1200)
+    wait_for("runs", function() return #runs_of("busy") >= 3 end)
+    for _ = 1, 15 do
+      local text, status, err = cmd.regsh({"task", "list-runs", "--state", state, "-o", "json"})
+      assert.equal(0, status, err)
+      assert.is_table(json.decode(text))
+    end
+    stop(p)
+    for _, r in ipairs(runs_of("busy")) do assert.equal("Succeeded", r.status) end
+  end)
+
+  it("refuses a second serve on the same store with one line", function()
+    create{name = "idle", definition = "true", timers = {{schedule = "0 10 * * *"}}}
+    local p <close> = serve()
+    wait_for("the lock", function()
+      local st = store()
+      local rows = st:runs("serve")
+      st:close()
+      return rows[1] and rows[1].status == "running"
+    end)
+    local out, status, err = cmd.regsh({"serve", "--state", state})
+    assert.equal(1, status, out)
+    assert.matches("^regsh serve: EBUSY: .*state%.db: another regsh serve %(pid " .. p:pid()
+      .. "%) is scheduling this store; stop it first or give another %-%-state\n$", err)
+    wait_for("the first daemon's fire", function() return #runs_of("idle") >= 1 end)
+    stop(p)
+    local st = store()
+    assert.equal("stopped", st:runs("serve")[1].status)
+    st:close()
+  end)
+
+  it("runs a script's regsh.schedule.add functions as recorded runs", function()
+    local out = dir .. "/out"
+    local script = dir .. "/sched.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(string.format([[
+regsh.schedule.add("hello", "* * * * *", function(ctx)
+  local f = assert(io.open(%q, "a"))
+  f:write(ctx.occurrence, "\n")
+  f:close()
+  ctx.log("said hello for", ctx.schedule)
+end)
+regsh.schedule.add("broken", "* * * * *", function() error("no luck") end)
+]], out))
+    f:close()
+    local p <close> = serve({script})
+    wait_for("two fires", function() return lines(out) >= 2 end)
+    wait_for("the broken runs", function() return #runs_of("broken") >= 2 end)
+    stop(p)
+    local rows = runs_of("hello", "Succeeded")
+    assert.is_true(#rows >= 2)
+    assert.equal(utc("2026-01-01T10:00:00Z"), rows[1].occurrence)
+    assert.equal("Timer", rows[1].trigger)
+    assert.equal("lua", rows[1].timer)
+    local first = io.open(out):read("l")
+    assert.equal(tostring(utc("2026-01-01T10:00:00Z")), first)
+    local log = cmd.regsh({"task", "logs", "--state", state, rows[1].id})
+    assert.matches("main | said hello for hello", log, 1, true)
+    local broken = runs_of("broken")[1]
+    assert.equal("Failed", broken.status)
+    assert.matches("no luck", broken.error, 1, true)
+  end)
+end)
