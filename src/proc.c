@@ -8,6 +8,7 @@
 */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -633,6 +634,19 @@ static int proc_kill (lua_State *L) {
   return 1;
 }
 
+/* signal(pid, signal) -> true | fail: signal one process that is not a
+** child of ours (a `regsh serve` told to reload). Process ids are reused,
+** so callers check the process's start time first (exec_container.start_time). */
+static int proc_signal (lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  int sig = checksignal(L, 2, SIGTERM);
+  luaL_argcheck(L, pid > 1 && pid <= INT_MAX, 1, "not a process id");
+  if (kill((pid_t)pid, sig) != 0)
+    return regsh_fail_errno(L, errno, "cannot signal process %d", (int)pid);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* p:pid() -> the child's process id, which is also its process group's */
 static int proc_pid (lua_State *L) {
   lua_pushinteger(L, checkproc(L, 1)->pid);
@@ -708,6 +722,7 @@ static const luaL_Reg proc_metamethods[] = {
 
 static const luaL_Reg proc_funcs[] = {
   {"result", proc_result},
+  {"signal", proc_signal},
   {"spawn", proc_spawn},
   {"take", proc_take},
   {NULL, NULL}

@@ -1221,4 +1221,14 @@ return {
     filter = "Disabled hides its timers",
     tags = {fast = true},
   },
+  {
+    name = "schedule-change-not-notified",
+    why = "a task created or changed while regsh serve runs is fired on time: the writer SIGHUPs"
+      .. " the daemon, which would otherwise see it only at its next minute's store check",
+    file = "lua/regsh/schedule/tasks.lua",
+    from = 'if r[1] then require("regsh.schedule.daemon").notify(st) end',
+    to = "if false then end",
+    specs = {"tests/spec/schedule_daemon_spec.lua"},
+    filter = "the CLI sends SIGHUP",
+  },
 }

@@ -103,6 +103,10 @@ function M.spawn(spec)
   return start(spec, "spawn")
 end
 
+--- signal(pid, signal) -> true | fail: signal a process that is not our
+--- child (check it is the one you mean first: pids are reused).
+M.signal = core.signal
+
 --- run(spec) -> result | nil, "CODE: message", "CODE": start a process and
 --- wait for it; an error while waiting (a callback's, a cancellation) kills it.
 function M.run(spec)

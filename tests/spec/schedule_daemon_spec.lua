@@ -276,6 +276,29 @@ end]], state .. "/state.db", json.encode(def))
     assert.matches("timers loaded reason=SIGHUP timers=1", cmd.read_file(log), 1, true)
   end)
 
+  it("reloads at once when regsh task create adds a task (the CLI sends SIGHUP)", function()
+    local out = dir .. "/out"
+    create{name = "later", definition = "true", timers = {{schedule = "0 0 1 1 *"}},
+      status = "Disabled"}
+    local log = dir .. "/serve.log"
+    -- real speed, a minute before the fire: without the CLI's signal the next
+    -- store check would come at 10:00:00 itself, after the fire time
+    local p <close> = serve_logged(log, {}, utc("2026-01-01T09:59:55Z"), 1)
+    wait_for("the timers loaded", function()
+      return read_text(log):find("timers loaded", 1, true)
+    end)
+    local o, status, err = cmd.regsh({"task", "create", "--name", "added", "--state", state,
+      "--context", "/dev/null", "--executor", "local", "--cmd", "echo added >> " .. q(out),
+      "--schedule", "0 10 * * *"})
+    assert.equal(0, status, o .. err)
+    wait_for("the reload", function()
+      return read_text(log):find("timers loaded reason=SIGHUP timers=1", 1, true)
+    end)
+    wait_for("the fire of the added task", function() return lines(out) >= 1 end)
+    stop(p)
+    assert.equal(utc("2026-01-01T10:00:00Z"), runs_of("added")[1].occurrence)
+  end)
+
   it("lets a run end within the grace period, then exits", function()
     local out = dir .. "/out"
     create{name = "brief", definition = "echo go >> " .. q(out) .. "; sleep 1; echo done >> "

@@ -57,9 +57,14 @@ return {
     local daemon = require "regsh.schedule.daemon"
     local st, err = require("regsh.store").open(args.state and (args.state .. "/state.db") or nil)
     if not st then return cli.fail("serve", err) end
+    -- `regsh task create` and the like SIGHUP the pid in the lock (a reload);
+    -- from the lock on, SIGHUP must not end the process by default, even
+    -- before the daemon's own watcher exists
+    local hup = require("regsh.async").on_signal("SIGHUP", function() end)
     local lock
     lock, err = daemon.lock(st)
     if not lock then
+      hup.close()
       st:close()
       return cli.fail("serve", err)
     end
@@ -68,6 +73,7 @@ return {
       local ok, serr = load_script(args.script)
       if not ok then
         daemon.unlock(st, lock)
+        hup.close()
         st:close()
         return cli.fail("serve", serr)
       end
@@ -76,6 +82,7 @@ return {
       grace = args.grace, schedules = schedule.list()}
     local ok, rerr = pcall(d.run, d)
     daemon.unlock(st, lock)
+    hup.close()
     st:close()
     if not ok then error(rerr, 0) end
     return 0

@@ -9,9 +9,13 @@ local timers = require "regsh.schedule.timers"
 
 local M = {}
 
--- The longest sleep, in daemon seconds: a timer the CLI (another process)
--- adds or changes is picked up within a minute, at the cost of one
--- `PRAGMA data_version` read a minute. SIGHUP reloads at once.
+-- The longest sleep, in daemon seconds. Sleeps run on the monotonic clock
+-- and fire times are wall-clock times, so waking once a minute to read the
+-- wall clock again is what notices a stepped system clock; the same wake
+-- reads the store's version (one `PRAGMA data_version`), the backstop for a
+-- change made by something that is not regsh. regsh's own writers of task
+-- definitions (regsh.schedule.tasks) send SIGHUP (M.notify), which reloads
+-- at once.
 M.WAKE = 60
 
 local cancelled = async.cancelled
@@ -61,6 +65,21 @@ function M.lock(st)
     end
     return st:run_begin("serve", {pid = me, start = process_start(me)})
   end)
+end
+
+--- notify(st): tell the regsh serve scheduling this store, if one is, that
+--- task definitions changed: SIGHUP, on which it reloads at once. The pid is
+--- checked against its recorded start time (pids are reused).
+function M.notify(st)
+  local rows = st.db:rows(
+    "SELECT info FROM runs WHERE kind = 'serve' AND status = 'running'")
+  for _, row in ipairs(rows or {}) do
+    local info = json.decode(row.info) or {}
+    if info.pid and info.pid ~= self_pid() and info.start
+      and process_start(info.pid) == info.start then
+      require("regsh.proc").signal(info.pid, "SIGHUP")
+    end
+  end
 end
 
 --- unlock(st, id): the daemon ended.

@@ -189,6 +189,14 @@ local function from_row(st, row)
   return row
 end
 
+-- a write of task definitions in one transaction; when it took, a running
+-- `regsh serve` on this store is told to reload (daemon.notify: SIGHUP)
+local function write(st, fn)
+  local r = table.pack(st:transaction(fn))
+  if r[1] then require("regsh.schedule.daemon").notify(st) end
+  return table.unpack(r, 1, r.n)
+end
+
 local function check_st(st, fname)
   if type(st) ~= "table" or not st.db then
     error(string.format("bad argument #1 to '%s' (store expected, got %s)", fname, type(st)), 3)
@@ -210,7 +218,7 @@ function M.create(st, def)
   def = with_defaults(def)
   local ok, err, code = check_def(def)
   if not ok then return nil, err, code end
-  return st:transaction(function()
+  return write(st, function()
     if st.db:first("SELECT name FROM tasks WHERE name = ?", def.name) then
       return fail("EEXIST", "the task '%s' already exists", def.name)
     end
@@ -247,7 +255,7 @@ function M.update(st, name, fields)
   for k in pairs(fields) do
     if not UPDATABLE[k] then error(string.format("update: unknown field '%s'", tostring(k)), 2) end
   end
-  return st:transaction(function()
+  return write(st, function()
     local def = M.get(st, name)
     if not def then return missing(name) end
     for k, v in pairs(fields) do
@@ -267,7 +275,7 @@ end
 --- delete(st, name) -> true | fail: the task and its timers (its runs stay).
 function M.delete(st, name)
   check_st(st, "delete")
-  return st:transaction(function()
+  return write(st, function()
     if not st.db:first("SELECT name FROM tasks WHERE name = ?", name) then return missing(name) end
     st.db:exec("DELETE FROM timers WHERE task = ?", name)
     st.db:exec("DELETE FROM tasks WHERE name = ?", name)
@@ -295,7 +303,7 @@ end
 function M.timer_add(st, task, t)
   check_st(st, "timer_add")
   if type(t) ~= "table" then error("bad argument #3 to 'timer_add' (table expected)", 2) end
-  return st:transaction(function()
+  return write(st, function()
     if not st.db:first("SELECT name FROM tasks WHERE name = ?", task) then return missing(task) end
     local count = st.db:first("SELECT count(*) AS n FROM timers WHERE task = ?", task).n
     t = M.timer_defaults(t, count + 1)
@@ -321,7 +329,7 @@ function M.timer_update(st, task, name, fields)
       error(string.format("timer_update: unknown field '%s'", tostring(k)), 2)
     end
   end
-  return st:transaction(function()
+  return write(st, function()
     local t, err, code = find_timer(st, task, name)
     if not t then return nil, err, code end
     for k, v in pairs(fields) do t[k] = v end
@@ -340,7 +348,7 @@ end
 --- timer_remove(st, task, name) -> true | fail (ACR's messages).
 function M.timer_remove(st, task, name)
   check_st(st, "timer_remove")
-  return st:transaction(function()
+  return write(st, function()
     local t, err, code = find_timer(st, task, name)
     if not t then return nil, err, code end
     st.db:exec("DELETE FROM timers WHERE task = ? AND name = ?", task, name)
