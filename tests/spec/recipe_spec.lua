@@ -49,7 +49,11 @@ describe("the recipe's tasks in podman", function()
     assert(status == 0, "scripts/seed-images failed: " .. out .. err)
     server = regs.start{}
   end)
-  teardown(function() regs.stop(server) end)
+  teardown(function()
+    -- the image task file 1 built under this registry's name
+    pcall(support_podman.run, "rmi", "-f", server.host .. "/scratchy")
+    regs.stop(server)
+  end)
 
   it("task file 1: builds, serves, probes app by its step id, pushes; nothing left", function()
     assert.equal(TASK_FILE_1, cmd.read_file("scripts/examples/scratchy/acb.yaml"))
