@@ -1231,4 +1231,15 @@ return {
     specs = {"tests/spec/schedule_daemon_spec.lua"},
     filter = "the CLI sends SIGHUP",
   },
+  {
+    name = "purge-dangling-deletes-tags",
+    why = "--dangling (acr's 2019 flag) is --untagged-only: it never deletes a tag, even an"
+      .. " old one with --ago; read as --untagged it would delete the old tags too",
+    file = "lua/regsh/cli/purge.lua",
+    from = "args.untagged_only = true",
+    to = "args.untagged = true",
+    specs = {"tests/spec/recipe_spec.lua"},
+    filter = "never deletes a tag",
+    tags = {fast = true},
+  },
 }
