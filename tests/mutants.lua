@@ -1213,4 +1213,15 @@ return {
     filter = "Disabled hides its timers",
     tags = {fast = true},
   },
+  {
+    name = "purge-dangling-deletes-tags",
+    why = "--dangling (acr's 2019 flag) is --untagged-only: it never deletes a tag, even an"
+      .. " old one with --ago; read as --untagged it would delete the old tags too",
+    file = "lua/regsh/cli/purge.lua",
+    from = "args.untagged_only = true",
+    to = "args.untagged = true",
+    specs = {"tests/spec/recipe_spec.lua"},
+    filter = "never deletes a tag",
+    tags = {fast = true},
+  },
 }

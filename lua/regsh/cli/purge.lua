@@ -41,6 +41,40 @@ local function sets_of(list)
   return out
 end
 
+-- acr-cli's 2019 flags, as the Azure autopurge recipe writes them: each is
+-- turned into today's flag before anything else looks at args, so it means
+-- exactly what that flag means (same policy, same safety rules). Returns an
+-- error message when a legacy flag is mixed with its current twin.
+local function translate_legacy(args)
+  args.legacy = {}
+  if #args.repository > 0 then
+    if #args.filter > 0 then
+      return "--repository and --filter are the same selection (--repository is acr's 2019 "
+        .. "name for a --filter): give one of them"
+    end
+    local regex = require "regsh.regex"
+    for _, repo in ipairs(args.repository) do
+      local filter = regex.escape(repo) .. ":.*"
+      io.stderr:write(string.format("regsh purge: --repository %s is acr's 2019 name for "
+        .. "--filter '%s'\n", repo, filter))
+      args.filter[#args.filter + 1] = filter
+    end
+    args.legacy.filter = "--repository"
+  end
+  if args.dangling then
+    for _, twin in ipairs({"untagged", "untagged_only"}) do
+      if args[twin] then
+        return "--dangling and --" .. twin:gsub("_", "-") .. " exclude each other (--dangling "
+          .. "is acr's 2019 name for --untagged-only): give one of them"
+      end
+    end
+    io.stderr:write("regsh purge: --dangling is acr's 2019 name for --untagged-only\n")
+    args.untagged_only = true
+    args.legacy.untagged_only = "--dangling"
+  end
+  return nil
+end
+
 local function check_flags(args)
   local policy_flags = {"filter", "exclude", "ago", "untagged", "untagged_only", "keep_newest",
                         "keep_semver"}
@@ -48,7 +82,7 @@ local function check_flags(args)
     for _, key in ipairs(policy_flags) do
       local v = args[key]
       if v ~= nil and v ~= false and not (type(v) == "table" and #v == 0) then
-        return "--" .. key:gsub("_", "-") .. " is a flag of the acr-purge policy; with --policy "
+        return (args.legacy[key] or "--" .. key:gsub("_", "-")) .. " is a flag of the acr-purge policy; with --policy "
           .. "give the policy's parameters with --set"
       end
     end
@@ -71,6 +105,8 @@ return {
     "regsh purge --registry myreg.azurecr.io --filter 'web:.*' --ago 30d --keep 5 --exclude '^latest$'",
     "regsh purge --registry 127.0.0.1:5000 --untagged-only",
     "regsh purge --registry 127.0.0.1:5000 --policy keep-semver --set keep=3 --dry-run",
+    "regsh purge --repository scratch --ago 10d -r 127.0.0.1:5000",
+    "regsh purge -r 127.0.0.1:5000 --repository scratch --dangling",
   },
   configure = function(cmd)
     cmd:option("-r --registry", "The registry: HOST[:PORT] (else $ACR_DEFAULT_REGISTRY).")
@@ -83,6 +119,9 @@ return {
       math.tointeger):argname("<n>")
     cmd:flag("--untagged", "Also delete manifests left without tags (older than --ago).")
     cmd:flag("--untagged-only", "Delete only untagged manifests, never a tag.")
+    list_option(cmd, "--repository", "acr's 2019 flag: all tags of this repository (the "
+      .. "name taken literally); = --filter 'REPO:.*'. Repeatable.", "<repo>")
+    cmd:flag("--dangling", "acr's 2019 flag: = --untagged-only.")
     list_option(cmd, "--exclude", "Tags matching this regex are never deleted; repeatable.",
       "<regex>")
     cmd:option("--keep-newest", "Never delete the N newest tags of a repository.", nil,
@@ -112,6 +151,8 @@ return {
   end,
   run = function(args)
     local cli = require "regsh.cli"
+    local legacy_problem = translate_legacy(args)
+    if legacy_problem then return cli.usage_error("purge", legacy_problem) end
     local purge = require "regsh.purge"
     local host = args.registry or os.getenv("ACR_DEFAULT_REGISTRY")
     if not host or host == "" then
