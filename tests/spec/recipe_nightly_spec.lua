@@ -12,7 +12,7 @@ local registry = require "support.registry"
 
 -- the recipe's line, `az acr` -> `regsh`; HOST and STATE are filled in
 local CREATE = [[regsh task create --name purgetask --registry HOST --context /dev/null ]]
-  .. [[--cmd "{{.Run.Registry}}/acr purge --filter 'scratch:.*' --ago 10d -r {{.Run.Registry}}" ]]
+  .. [[--cmd "{{.Run.Registry}}/acr purge --repository "scratch" --ago 10d -r {{.Run.Registry}}" ]]
   .. [[--schedule "0 10 * * *" --state STATE]]
 
 describe("the recipe's nightly purge task", function()
@@ -60,7 +60,7 @@ describe("the recipe's nightly purge task", function()
     assert.equal(0, status, err)
     local created = assert(json.decode(out))
     -- the shell joined the nested quotes: the cmd as the recipe's author got it
-    assert.equal("{{.Run.Registry}}/acr purge --filter 'scratch:.*' --ago 10d -r {{.Run.Registry}}",
+    assert.equal("{{.Run.Registry}}/acr purge --repository scratch --ago 10d -r {{.Run.Registry}}",
       created.cmd)
     assert.equal(server.host, created.registry)
 
