@@ -115,6 +115,43 @@ describe("the container executor", function()
       assert.is_nil(index_of(argv, "--network-alias"))
     end)
 
+    it("pulls with --tls-verify=false only from loopback or insecure registries", function()
+      local function tls(image)
+        return index_of(ex:argv(run, {id = "s", kind = "cmd", cmd = image .. " x"}, 1),
+          "--tls-verify=false")
+      end
+      assert.equal(3, tls("127.0.0.1:5000/acr"))   -- podman run --tls-verify=false ...
+      assert.truthy(tls("localhost:5000/acr:v1"))
+      assert.truthy(tls("[::1]:5000/acr"))
+      assert.is_nil(tls("reg.example.com/acr"))
+      assert.is_nil(tls("busybox"))
+      assert.is_nil(tls(BUSYBOX))   -- localhost/name: podman's own images, never pulled
+      ex.registry_insecure = function(host) return host == "reg.example.com" end
+      assert.truthy(tls("reg.example.com/acr"))
+      assert.is_nil(tls("other.example.com/acr"))
+      local docker = assert(exec_container.new{engine = "docker", binary = ex.binary})
+      assert.is_nil(index_of(docker:argv(run, {id = "s", kind = "cmd", cmd = "127.0.0.1:5000/a"}, 1),
+        "--tls-verify=false"))
+    end)
+
+    it("runs a step that names the run's loopback registry on the host network", function()
+      run.registry = "127.0.0.1:5000"
+      local function network(cmd, step_network)
+        local argv = ex:argv(run, {id = "p", kind = "cmd", cmd = cmd, network = step_network}, 1)
+        return argv[index_of(argv, "--network") + 1], index_of(argv, "--network-alias")
+      end
+      local net, alias = network("127.0.0.1:5000/acr purge -r 127.0.0.1:5000 --ago 10d")
+      assert.equal("host", net)
+      assert.is_nil(alias)   -- no step-id DNS alias on the host network
+      assert.equal("host", network("-e REG=127.0.0.1:5000 img"))
+      -- the image alone comes from the registry: the engine pulls it on the host
+      assert.equal("regsh_" .. run.container_key, network("127.0.0.1:5000/acr purge --help"))
+      assert.equal("regsh_" .. run.container_key, network("byrnedo/alpine-curl --url http://app:80"))
+      assert.equal("mine", network("img -r 127.0.0.1:5000", "mine"))   -- the step's own wins
+      run.registry = "reg.example.com"   -- not loopback: a bridge reaches it
+      assert.equal("regsh_" .. run.container_key, network("img -r reg.example.com"))
+    end)
+
     it("finds the image after docker run flags with and without values", function()
       for line, image in pairs({
         ["img a"] = "img", ["-it img a"] = "img", ["-e K=V img"] = "img", ["-eK=V img"] = "img",

@@ -194,6 +194,31 @@ local function build_words(step)
   return words, at, flags.values(parsed, "t", "tag")
 end
 
+-- whether the engine must reach host over plain HTTP / unverified TLS: a
+-- loopback registry (127.0.0.0/8, ::1, localhost:PORT) or one the caller
+-- marks insecure. A bare "localhost" is podman's name for images built
+-- here (localhost/name), not a registry a step pulls from.
+function Executor:insecure(host)
+  if host == "localhost" then return false end
+  return require("regsh.registry.ref").is_loopback(host)
+    or (self.registry_insecure ~= nil and self.registry_insecure(host) == true)
+end
+
+-- whether a cmd step talks to the run's loopback registry: a word other than
+-- its image names the registry host. A container on a bridge network cannot
+-- reach the host's 127.0.0.1, so such a step runs on the host's network (the
+-- image itself is pulled by the engine, on the host, and needs no such thing).
+local function reaches_loopback_registry(run, words, at)
+  local host = run.registry
+  if type(host) ~= "string" or host == "" or not require("regsh.registry.ref").is_loopback(host) then
+    return false
+  end
+  for i, w in ipairs(words) do
+    if i ~= at and w:find(host, 1, true) then return true end
+  end
+  return false
+end
+
 local function is_remote(context)
   return context:find("^%a[%w+.-]*://") ~= nil or context:find("^git@") ~= nil
 end
@@ -347,6 +372,11 @@ function Executor:argv(run, step, attempt)
   if not words then error(at, 0) end
   local st = self:state(run)
   local argv = {self.binary, "run"}
+  -- podman pulls a missing image from a plain-HTTP registry only when told;
+  -- docker has no such flag (dockerd trusts loopback and its insecure list)
+  if self.engine == "podman" and self:insecure(flags.registry_host(words[at])) then
+    add(argv, "--tls-verify=false")
+  end
   if not step.keep then add(argv, "--rm") end
   if step.detach then add(argv, "--detach") end
   for _, p in ipairs(step.ports or {}) do add(argv, "-p", unquote(p)) end
@@ -354,7 +384,8 @@ function Executor:argv(run, step, attempt)
   if step.privileged then add(argv, "--privileged") end
   if step.user and step.user ~= "" then add(argv, "--user", unquote(step.user)) end
   local _, default = self:networks(run)
-  local network = step.network and step.network ~= "" and unquote(step.network) or default
+  local network = step.network and step.network ~= "" and unquote(step.network)
+    or reaches_loopback_registry(run, words, at) and "host" or default
   if network then
     add(argv, "--network", network)
     if takes_alias(network) then add(argv, "--network-alias", step.id) end
@@ -435,9 +466,7 @@ function Executor:push_argv(run, image)
     add(argv, "push")
   else
     add(argv, "push")
-    local insecure = require("regsh.registry.ref").is_loopback(host)
-      or (self.registry_insecure and self.registry_insecure(host))
-    if insecure then add(argv, "--tls-verify=false") end
+    if self:insecure(host) then add(argv, "--tls-verify=false") end
     if dir then add(argv, "--authfile", dir .. "/config.json") end
   end
   add(argv, image)
