@@ -222,7 +222,7 @@ describe("the container executor", function()
       assert.is_nil(ok)
       assert.equal("ECONTAINER", code)
       assert.equal("ECONTAINER: step bad: image localhost/regsh-test/no-such-image:v9 does not"
-        .. " exist locally (and pull is off)", err)
+        .. " exist locally, nor in its registry (a short name is looked up locally only)", err)
     end)
 
     it("accepts a missing image that the step pulls or an earlier build tags", function()

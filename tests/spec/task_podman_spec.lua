@@ -1,9 +1,10 @@
--- Tasks end to end in podman, through the runner: the seed example (build,
--- a detached web server reached by its step id, a probe, a push to a real
--- registry), graphs with when, a failing step and its dependants,
--- ignoreErrors, retries, a step timeout, and cleanup leaving no container,
--- network or volume behind. The same graphs on the local executor are in
--- task_runner_spec.lua.
+-- Tasks end to end in podman, through the runner: graphs with when, a
+-- detached server reached by its step id, a failing step and its
+-- dependants, ignoreErrors, retries, a step timeout, an image pulled from a
+-- plain-HTTP loopback registry, a missing image refused before anything
+-- starts, and cleanup leaving no container, network or volume behind. The
+-- seed example (the recipe's task file 1) is in recipe_spec.lua; the same
+-- graphs on the local executor are in task_runner_spec.lua.
 local task = require "regsh.task"
 local exec_container = require "regsh.task.exec_container"
 local cmd = require "support.cmd"
@@ -52,27 +53,6 @@ describe("tasks in podman", function()
     local out, status, err = cmd.sh("CONTAINERS_CONF=" .. cmd.quote(CONTAINERS_CONF)
       .. " scripts/seed-images")
     assert(status == 0, "scripts/seed-images failed: " .. out .. err)
-  end)
-
-  describe("the seed example", function()
-    local reg
-    setup(function() reg = registry.start{} end)
-    teardown(function() registry.stop(reg) end)
-
-    it("builds, serves, probes by step id and pushes, leaving nothing behind", function()
-      local out, status, err = cmd.regsh({"run", "-f", "acb.yaml", "-r", reg.host,
-        "--state", cmd.temp_name(), "scripts/examples/scratchy"}, nil, ENV)
-      assert.equal(0, status, out .. err)
-      -- the probe step fetched the page the detached app step serves
-      assert.matches("acb_step_2 | <h1>Welcome to nginx!</h1>", out, 1, true)
-      assert.matches("Run ID: ca1 was successful", out, 1, true)
-      -- the pushed image is in the registry and runs what was built
-      local catalog = assert(regsh.registry.open(reg.host)):repositories()
-      assert.same({"scratchy"}, catalog)
-      local key = out:match("Network: 'regsh_([%w%-]+)'")
-      assert.is_truthy(key, out)
-      assert.same({}, leftovers("regsh.key=" .. key))
-    end)
   end)
 
   it("runs a fan-out and fan-in with when, each container on the run's network", function()
@@ -139,6 +119,35 @@ describe("tasks in podman", function()
     assert.matches("timed out", run.error, 1, true)
     assert.is_true(regsh.monotonic() - started < 50, "the step ran to its end")
     assert.same({}, leftovers("regsh.task=" .. name))
+  end)
+
+  describe("an image that is only in a registry", function()
+    local reg
+    setup(function() reg = registry.start{} end)
+    teardown(function() registry.stop(reg) end)
+
+    it("is pulled from a plain-HTTP loopback registry; one missing there fails first", function()
+      local image = reg.host .. "/pulled/busybox:v1"
+      support_podman.run("tag", BUSYBOX, image)
+      support_podman.run("push", "--tls-verify=false", image)
+      support_podman.run("rmi", image)   -- now only the registry has it
+      local t = new_task()
+      t:step{id = "remote", cmd = image .. " echo pulled"}
+      local run, lines = run_in_podman(t)
+      assert.equal("Succeeded", run.status, run.error)
+      -- the engine's pull shows in the step's output, as docker's does in ACR's log
+      assert.matches("Trying to pull " .. image, lines.remote[1], 1, true)
+      assert.equal("pulled", lines.remote[#lines.remote])
+      support_podman.run("rmi", image)
+      t = new_task()
+      t:step{id = "first", cmd = BUSYBOX .. " echo started"}
+      t:step{id = "gone", cmd = reg.host .. "/pulled/busybox:v0 echo hi"}
+      run, lines = run_in_podman(t)
+      assert.equal("Error", run.status)
+      assert.matches("image " .. reg.host .. "/pulled/busybox:v0 does not exist locally, nor in"
+        .. " its registry (ENOTFOUND", run.error, 1, true)
+      assert.is_nil(lines.first)
+    end)
   end)
 
   it("refuses an image that does not exist before any container starts", function()

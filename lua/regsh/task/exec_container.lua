@@ -255,11 +255,37 @@ function Executor:check(task)
           known[key] = r.ok
         end
         if not known[key] then
-          return fail("step %s: image %s does not exist locally (and pull is off)", step.id, image)
+          local there, why = self:in_registry(image)
+          if not there then
+            return fail("step %s: image %s does not exist locally, nor in its registry (%s)",
+              step.id, image, why)
+          end
+          known[key] = true
         end
       end
     end
   end
+  return true
+end
+
+-- Whether an image the engine would pull at start is in its registry (a
+-- HEAD of its manifest through regsh.registry, with the credentials regsh
+-- has for that host): true | false, why. Only for names that carry their
+-- registry host; a short name (nginx:alpine) goes through the engine's
+-- search list, which regsh cannot follow, and a bare localhost/ name is a
+-- local-only image.
+function Executor:in_registry(image)
+  local host = image:match("^([^/]+)/")
+  if not host or not host:find("[.:]") then return false, "a short name is looked up locally only" end
+  local registry = require "regsh.registry"
+  local ref, err = registry.parse_reference(image)
+  if not ref then return false, err end
+  local client
+  client, err = registry.open(ref.registry, {insecure = self:insecure(ref.registry) or nil})
+  if not client then return false, err end
+  local head
+  head, err = client:head(ref.repository, ref.digest or ref.tag)
+  if not head then return false, err end
   return true
 end
 
