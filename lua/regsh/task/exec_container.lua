@@ -289,6 +289,20 @@ function Executor:in_registry(image)
   return true
 end
 
+--- step_network(run, step) -> the network a cmd step's container joins:
+--- its own `network`, else "host" when it names the run's loopback registry,
+--- else the run's default (nil for build and push steps, which run on the host).
+function Executor:step_network(run, step, words, at)
+  if step.kind ~= "cmd" then return nil end
+  if not words then
+    words, at = cmd_words(step)
+    if not words then return nil end
+  end
+  local _, default = self:networks(run)
+  return step.network and step.network ~= "" and unquote(step.network)
+    or reaches_loopback_registry(run, words, at) and "host" or default
+end
+
 -- spawn options with argv and extra options
 function Executor:with_argv(argv, extra, env)
   local spec = self:spawn_opts(env)
@@ -409,9 +423,7 @@ function Executor:argv(run, step, attempt)
   for _, e in ipairs(step.expose or {}) do add(argv, "--expose", unquote(e)) end
   if step.privileged then add(argv, "--privileged") end
   if step.user and step.user ~= "" then add(argv, "--user", unquote(step.user)) end
-  local _, default = self:networks(run)
-  local network = step.network and step.network ~= "" and unquote(step.network)
-    or reaches_loopback_registry(run, words, at) and "host" or default
+  local network = self:step_network(run, step, words, at)
   if network then
     add(argv, "--network", network)
     if takes_alias(network) then add(argv, "--network-alias", step.id) end

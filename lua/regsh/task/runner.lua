@@ -381,7 +381,8 @@ local function execute(run, step, rec)
   local wd = step.workingDirectory or "/workspace"
   if step.disableWorkingDirectoryOverride then wd = "" end
   run.log("Executing step ID: %s. Timeout(sec): %d, Working directory: '%s', Network: '%s'",
-    step.id, step.timeout, wd, step.network or run.network or "")
+    step.id, step.timeout, wd, run.executor and run.executor.step_network
+      and run.executor:step_network(run, step) or step.network or run.network or "")
   local ok, err = with_timeout(step.timeout, BODIES[step.kind], run, step)
   rec.elapsed = now() - rec.t0
   rec.finished_at = async.now()
