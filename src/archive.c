@@ -200,7 +200,12 @@ static void check_links (Extract *x, Outcome *o) {
   size_t rootlen = strlen(x->root);
   for (size_t i = 0; i < x->nlinks && !o->code; i++) {
     char path[PATH_MAX], resolved[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", x->root, x->links[i]);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", x->root, x->links[i]) >= sizeof(path)) {
+      /* a path cut short could resolve somewhere else: refuse, never guess */
+      set_outcome(o, "EARCHIVE", "unsafe entry '%s': a link whose path is too long to check",
+                  x->links[i]);
+      continue;
+    }
     if (realpath(path, resolved) == NULL) continue;
     if (strncmp(resolved, x->root, rootlen) != 0
         || (resolved[rootlen] != '/' && resolved[rootlen] != '\0')) {
@@ -251,7 +256,10 @@ static int extract_entry (Extract *x, struct archive *in, struct archive *out,
     return 0;
   }
   /* a copy: renaming the entry below frees the stored name */
-  snprintf(raw, sizeof(raw), "%s", stored);
+  if ((size_t)snprintf(raw, sizeof(raw), "%s", stored) >= sizeof(raw)) {
+    set_outcome(o, "ENAMETOOLONG", "an entry's name is longer than %d bytes", PATH_MAX - 1);
+    return 0;
+  }
   r = normalize_name(raw, x->strip, name, sizeof(name));
   if (r < 0) {
     set_outcome(o, "EARCHIVE", "unsafe entry '%s': an absolute path or '..'", raw);
@@ -274,7 +282,10 @@ static int extract_entry (Extract *x, struct archive *in, struct archive *out,
       set_outcome(o, "EARCHIVE", "unsafe entry '%s': a hard link to '%s'", raw, hardlink);
       return 0;
     }
-    snprintf(full, sizeof(full), "%s/%s", x->root, target);
+    if ((size_t)snprintf(full, sizeof(full), "%s/%s", x->root, target) >= sizeof(full)) {
+      set_outcome(o, "ENAMETOOLONG", "entry '%s': hard link target too long", raw);
+      return 0;
+    }
     archive_entry_copy_hardlink(e, full);
   }
   if (++x->entries > x->max_entries) {
