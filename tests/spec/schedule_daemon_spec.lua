@@ -256,16 +256,21 @@ end]], state .. "/state.db", json.encode(def))
     assert.equal("replaced by the run of 2026-01-01T10:01:00Z (concurrency replace)", first.error)
   end)
 
-  it("reloads the timers on SIGHUP", function()
-    local out = dir .. "/out"
+  -- serve at real speed from START with no enabled timer, its log in a file
+  -- (to see its signal watchers in place, "timers loaded", before going on)
+  local function idle_serve(start)
     create{name = "later", definition = "true", timers = {{schedule = "0 0 1 1 *"}},
       status = "Disabled"}
-    -- the log goes to a file, to see the signal watchers in place (timers loaded) first
     local log = dir .. "/serve.log"
-    local p <close> = serve_logged(log, {}, utc("2026-01-01T09:59:57Z"), 1)
+    local p = serve_logged(log, {}, start, 1)
     wait_for("the timers loaded", function()
       return read_text(log):find("timers loaded", 1, true)
     end)
+    return p, log, dir .. "/out"
+  end
+
+  it("reloads the timers on SIGHUP", function()
+    local p <close>, log, out = idle_serve(utc("2026-01-01T09:59:57Z"))
     -- a task the CLI adds now is only seen at the next minute's check, or at once on SIGHUP
     create{name = "added", definition = "echo added >> " .. q(out),
       timers = {{schedule = "0 10 * * *"}}}
@@ -277,16 +282,9 @@ end]], state .. "/state.db", json.encode(def))
   end)
 
   it("reloads at once when regsh task create adds a task (the CLI sends SIGHUP)", function()
-    local out = dir .. "/out"
-    create{name = "later", definition = "true", timers = {{schedule = "0 0 1 1 *"}},
-      status = "Disabled"}
-    local log = dir .. "/serve.log"
-    -- real speed, a minute before the fire: without the CLI's signal the next
-    -- store check would come at 10:00:00 itself, after the fire time
-    local p <close> = serve_logged(log, {}, utc("2026-01-01T09:59:55Z"), 1)
-    wait_for("the timers loaded", function()
-      return read_text(log):find("timers loaded", 1, true)
-    end)
+    -- without the CLI's signal the next store check would come a minute
+    -- after the start (10:00:55), past the fire time, and nothing would fire
+    local p <close>, log, out = idle_serve(utc("2026-01-01T09:59:55Z"))
     local o, status, err = cmd.regsh({"task", "create", "--name", "added", "--state", state,
       "--context", "/dev/null", "--executor", "local", "--cmd", "echo added >> " .. q(out),
       "--schedule", "0 10 * * *"})
