@@ -4,9 +4,14 @@
 -- must make them fail. A mutant that survives means a test claims more than
 -- it checks. Lua mutants load through REGSH_LUA_PATH (no rebuild); C mutants
 -- rebuild one copy of the tree incrementally.
---   regsh tests/mutate.lua ROOT BUILD_DIR [--list] [--tag TAG] [NAME...]
+-- With --shard I/N this process takes its share of the mutants, so that N
+-- processes (scripts/mutate runs two) check them at once, each on its own
+-- copy: every C mutant goes to shard 0, which owns the one C build, and the
+-- Lua mutants fill the shards so each gets about the same work.
+--   regsh tests/mutate.lua ROOT BUILD_DIR [--list] [--tag TAG] [--shard I/N] [NAME...]
 local root, build = arg[1], arg[2]
-assert(root and build, "usage: regsh tests/mutate.lua ROOT BUILD_DIR [--list] [--tag TAG] [NAME...]")
+assert(root and build,
+  "usage: regsh tests/mutate.lua ROOT BUILD_DIR [--list] [--tag TAG] [--shard I/N] [NAME...]")
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -45,13 +50,22 @@ local function mutate_text(text, m)
 end
 
 local mutants = dofile(root .. "/tests/mutants.lua")
-local listing, wanted, tag = false, {}, nil
+local listing, wanted, tag, shard, shards = false, {}, nil, 0, 1
 local i = 3
 while arg[i] do
   if arg[i] == "--list" then listing = true
   elseif arg[i] == "--tag" then i = i + 1; tag = arg[i]
+  elseif arg[i] == "--shard" then
+    i = i + 1
+    shard, shards = (arg[i] or ""):match("^(%d+)/(%d+)$")
+    shard, shards = tonumber(shard), tonumber(shards)
+    assert(shard and shards > 0 and shard < shards, "mutate: --shard takes I/N with 0 <= I < N")
   else wanted[arg[i]] = true end
   i = i + 1
+end
+
+local function is_lua_mutant(m)
+  return m.file:match("^lua/") ~= nil or m.file:match("^policies/") ~= nil
 end
 
 local selected, seen = {}, {}
@@ -66,6 +80,26 @@ for _, m in ipairs(mutants) do
 end
 for name in pairs(wanted) do
   if not seen[name] then error("mutate: no mutant named " .. name, 0) end
+end
+if shards > 1 then
+  -- C mutants (a rebuild each) weigh as two Lua ones
+  local load, mine = {}, {}
+  for s = 0, shards - 1 do load[s] = 0 end
+  for _, m in ipairs(selected) do
+    if not is_lua_mutant(m) then
+      load[0] = load[0] + 2
+      if shard == 0 then mine[#mine + 1] = m end
+    end
+  end
+  for _, m in ipairs(selected) do
+    if is_lua_mutant(m) then
+      local least = 0
+      for s = 1, shards - 1 do if load[s] < load[least] then least = s end end
+      load[least] = load[least] + 1
+      if least == shard then mine[#mine + 1] = m end
+    end
+  end
+  selected = mine
 end
 
 if listing then
@@ -120,7 +154,7 @@ for n, m in ipairs(selected) do
   else
     -- lua/ and policies/ load from the copy through REGSH_LUA_PATH (the
     -- policy specs find policies/ next to it): no rebuild
-    local lua_mutant = m.file:match("^lua/") or m.file:match("^policies/")
+    local lua_mutant = is_lua_mutant(m)
     if not lua_mutant then prepare_c_build() end
     write(path, mutated)
     local failed
