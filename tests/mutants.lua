@@ -1263,4 +1263,14 @@ return {
     filter = "never deletes a tag",
     tags = {fast = true},
   },
+  {
+    name = "task-run-error-raw",
+    why = "the run's tail line quotes its error, which may quote a server: control characters"
+      .. " are escaped before they reach a terminal",
+    file = "lua/regsh/task/runner.lua",
+    from = "    printable(run.error)))",
+    to = "    tostring(run.error)))",
+    specs = {"tests/spec/task_runner_spec.lua"},
+    filter = "escapes control characters",
+  },
 }

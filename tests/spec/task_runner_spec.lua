@@ -231,6 +231,16 @@ describe("task runner (local executor)", function()
     assert.equal("successful", step_of(r, "lua").status)
   end)
 
+  it("escapes control characters in its own lines, which may quote a server", function()
+    local t = task.new{}
+    t:step{id = "quoting", fn = function() return nil, "EXYZ: the server said \27[2Jhi" end}
+    local r = run(t)
+    assert.equal("Failed", r.status)
+    assert.is_nil(r.text:find("\27", 1, true))
+    assert.matches("Error: failed to run step ID: quoting: the server said \\x1b[2Jhi",
+      r.text, 1, true)
+  end)
+
   it("masks secrets in the output and in the stored log", function()
     local t = task.new{}
     t:step{id = "leak", cmd = "echo the password is hunter2"}

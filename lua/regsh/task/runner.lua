@@ -7,6 +7,7 @@
 local async = require "regsh.async"
 local fs = require "regsh.fs"
 local proc = require "regsh.proc"
+local printable = require("regsh.registry.redact").printable
 local runs = require "regsh.task.runs"
 
 local M = {}
@@ -136,8 +137,10 @@ local function make_output(run, opts)
     pending[#pending + 1] = line
     pending[#pending + 1] = "\n"
   end
+  -- the runner's own lines carry errors that may quote a server (a
+  -- registry, a context URL): their control characters are escaped
   function run.log(fmt, ...)
-    run.emit(os.date("%Y/%m/%d %H:%M:%S ") .. string.format(fmt, ...))
+    run.emit(os.date("%Y/%m/%d %H:%M:%S ") .. printable(string.format(fmt, ...)))
   end
   function run.flush()
     if #pending == 0 or not run.id then return end
@@ -511,7 +514,7 @@ local function finish(run)
   end
   run.elapsed = now() - run.t0
   run.emit(string.format(TAIL[run.status], run.id, math.floor(run.elapsed + 0.5),
-    tostring(run.error)))
+    printable(run.error)))
   run.flush()
   runs.finish(run.store, run.id, run.status, run.error)
 end
