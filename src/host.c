@@ -285,6 +285,7 @@ static int setup (lua_State *L) {
   preload_shared(L, "regsh.core.archive", "archive");
   preload_shared(L, "regsh.core.digest", "digest");
   preload_shared(L, "regsh.core.http", "http");
+  preload_shared(L, "regsh.core.httpd", "httpd");
   preload_shared(L, "regsh.core.store", "store");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);

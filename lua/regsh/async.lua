@@ -33,6 +33,7 @@ local queue, head, tail = {}, 1, 0               -- runnable tasks
 local live = 0                                   -- tasks not finished
 local unobserved = {}                            -- failed tasks nobody waited on
 local ready = {}                                 -- reused buffer for loop.run
+local settled = false                            -- a task ended, or a blocking waiter got a slot
 
 local Task = {}
 Task.__index = Task
@@ -69,6 +70,7 @@ local function settle(task, results)
     if not task.waiters then unobserved[task] = true end
   end
   live = live - 1
+  settled = true
   for _, waiter in ipairs(task.waiters or {}) do push(waiter) end
   task.waiters = nil
 end
@@ -126,9 +128,13 @@ end
 
 -- One turn: run what is runnable, then one pass of the loop (blocking only
 -- when nothing is runnable). Returns false when nothing can ever happen again.
+-- A task that ended in run_queue may be what a blocking wait (join, a
+-- semaphore ticket) is for: then the pass must not block, or that wait
+-- would sit until some unrelated event (a server's connection timeout).
 local function turn()
+  settled = false
   run_queue()
-  local n, alive = loop.run(head <= tail and "nowait" or "once", ready)
+  local n, alive = loop.run((head <= tail or settled) and "nowait" or "once", ready)
   for i = 1, n do
     local op = ready[i]
     ready[i] = nil
@@ -383,6 +389,7 @@ function Semaphore:release()
     push(next_waiter)
   else
     next_waiter.granted = true  -- a blocking waiter outside any task
+    settled = true
   end
 end
 

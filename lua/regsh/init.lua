@@ -8,7 +8,7 @@ local submodules = {
   cli = "regsh.cli", log = "regsh.log", digest = "regsh.digest", errors = "regsh.errors",
   regex = "regsh.regex", fs = "regsh.fs", time = "regsh.time", store = "regsh.store",
   purge = "regsh.purge", task = "regsh.task", context = "regsh.context",
-  schedule = "regsh.schedule",
+  schedule = "regsh.schedule", httpd = "regsh.httpd",
 }
 
 -- scheduler functions at the top level: regsh.spawn, regsh.sleep, ...
