@@ -98,6 +98,13 @@ function M.get(name, labels)
   return s.count or s.value
 end
 
+--- clear(name): forgets the series of one family, keeping its HELP and
+--- TYPE (a gauge read afresh from somewhere else, so gone series vanish).
+function M.clear(name)
+  local f = families[name]
+  if f then f.series = {} end
+end
+
 --- reset(): forgets every family (tests, and a serve that reloads).
 function M.reset()
   families, order = {}, {}

@@ -37,6 +37,7 @@ return {
     "regsh serve",
     "regsh serve --state /var/lib/regsh --concurrency 8 --grace 60",
     "regsh serve nightly.lua",
+    "regsh serve --metrics 127.0.0.1:9090",
   },
   configure = function(cmd)
     cmd:argument("script", "A Lua script that adds schedules (regsh.schedule.add).", nil)
@@ -47,6 +48,8 @@ return {
       :argname("<n>")
     cmd:option("--grace", "Seconds runs may go on after SIGTERM/SIGINT before they are "
       .. "canceled.", "30", seconds):argname("<s>")
+    cmd:option("--metrics", "Serve Prometheus metrics at http://ADDR/metrics and a health "
+      .. "check at /healthz (ADDR: 127.0.0.1:9090, :9090, [::1]:9090).", nil):argname("<addr>")
   end,
   run = function(args)
     local log = require "regsh.log"
@@ -68,22 +71,35 @@ return {
       st:close()
       return cli.fail("serve", err)
     end
+    local server
+    local function release()
+      if server then server:close() end
+      daemon.unlock(st, lock)
+      hup.close()
+      st:close()
+    end
+    if args.metrics then
+      server, err = require("regsh.schedule.exporter").start(args.metrics, st, lock)
+      if not server then
+        release()
+        return cli.fail("serve", "--metrics: " .. err)
+      end
+      -- the port chosen, for :0
+      log.log("info", "metrics", {address = args.metrics:gsub("%d+$", tostring(server:port()))},
+        "serve")
+    end
     local schedule = require "regsh.schedule"
     if args.script then
       local ok, serr = load_script(args.script)
       if not ok then
-        daemon.unlock(st, lock)
-        hup.close()
-        st:close()
+        release()
         return cli.fail("serve", serr)
       end
     end
     local d = daemon.new{store = st, clock = clock, concurrency = args.concurrency,
       grace = args.grace, schedules = schedule.list()}
     local ok, rerr = pcall(d.run, d)
-    daemon.unlock(st, lock)
-    hup.close()
-    st:close()
+    release()
     if not ok then error(rerr, 0) end
     return 0
   end,

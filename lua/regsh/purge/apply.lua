@@ -7,6 +7,7 @@
 -- by the next one; a delete of something already gone counts as done.
 local async = require "regsh.async"
 local journal_mod = require "regsh.purge.journal"
+local metrics = require "regsh.metrics"
 
 local M = {}
 
@@ -61,6 +62,8 @@ function M.repository(reg, rplan, ctx)
     if ok then
       done = done + 1
       a.done = true
+      metrics.inc("regsh_purge_deletions_total",
+        {registry = ctx.registry, repository = rplan.repository})
       if a.op == "delete" then deleted[#deleted + 1] = a.digest end
       finished[#finished + 1] = a
     else
