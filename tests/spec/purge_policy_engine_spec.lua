@@ -329,10 +329,15 @@ return {
       local before = purge.snapshot(reg)
       local expected = purge.expected(before, require("cjson").decode(plan:json()))
       local done = {}
+      local metrics = require "regsh.metrics"
+      local series = {registry = fp.host, repository = "app/api"}
+      local counted = metrics.get("regsh_purge_deletions_total", series)
       local result = assert(plan:apply{concurrency = 2,
         on_done = function(a, ok) done[#done + 1] = ok and a.digest end})
       assert.same({tags = 2, manifests = 2, failed = {}, deferred = 0}, result)
       assert.equal(2, #done)
+      -- what regsh serve --metrics shows as regsh_purge_deletions_total
+      assert.equal(counted + 2, metrics.get("regsh_purge_deletions_total", series))
       assert.same(expected, purge.snapshot(reg))
       assert.is_nil(purge.snapshot(reg).tags["app/api:dev-7"])
       store:close()
