@@ -79,36 +79,41 @@ static void request_free (Request *r) {
   free(r);
 }
 
-/* MHD's access handler: called once the headers are in (and again for
-** each piece of a body, which GET and HEAD have no use for) */
+/* MHD's access handler: called once the headers are in, again for each
+** piece of a body (GET and HEAD have no use for one) and a last time when
+** the request is complete. Answering only then keeps the connection alive:
+** a response queued before the whole request was read makes MHD close it. */
 static enum MHD_Result on_request (void *cls, struct MHD_Connection *c,
                                    const char *url, const char *method,
                                    const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls) {
   Server *s = (Server *)cls;
-  Request *r, **tail;
+  Request *r = (Request *)*con_cls, **tail;
   (void)version; (void)upload_data;
-  if (*con_cls != NULL) {  /* a body after the headers: ignored */
+  if (r == NULL) {  /* the headers */
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+      return answer_now(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "GET, HEAD");
+    r = (Request *)calloc(1, sizeof(*r));
+    if (r == NULL) return MHD_NO;  /* MHD closes the connection */
+    r->method = strdup(method);
+    r->path = strdup(url);
+    if (r->method == NULL || r->path == NULL) {
+      request_free(r);
+      return MHD_NO;
+    }
+    r->connection = c;
+    *con_cls = r;  /* on_completed frees it, whatever happens next */
+    return MHD_YES;
+  }
+  if (*upload_data_size != 0) {  /* a body: read and dropped */
     *upload_data_size = 0;
     return MHD_YES;
   }
-  if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-    return answer_now(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "GET, HEAD");
   if (s->closing)
     return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n", NULL);
-  r = (Request *)calloc(1, sizeof(*r));
-  if (r == NULL) return MHD_NO;  /* MHD closes the connection */
-  r->method = strdup(method);
-  r->path = strdup(url);
-  if (r->method == NULL || r->path == NULL) {
-    request_free(r);
-    return MHD_NO;
-  }
-  r->connection = c;
   r->id = ++s->next_id;
   for (tail = &s->requests; *tail; tail = &(*tail)->next) {}
   *tail = r;
-  *con_cls = r;
   MHD_suspend_connection(c);
   regsh_op_notify(&s->op);
   return MHD_YES;

@@ -38,15 +38,33 @@ function M.describe(started)
   metrics.set("regsh_serve_start_time_seconds", nil, started)
 end
 
+-- The store's version as this connection sees it: data_version moves when
+-- another connection commits, total_changes when this one writes (the
+-- daemon records its runs on the same connection). One cheap read.
+local VERSION = "SELECT (SELECT data_version FROM pragma_data_version) || ':' || "
+  .. "total_changes() AS v"
+
+-- store -> the version regsh_runs was last read at
+local read_at = setmetatable({}, {__mode = "k"})
+
 --- scrape(st) -> text | nil, err, code: the store-derived families read
---- again, then every family rendered.
+--- again if the store changed since the last scrape (counting runs scans
+--- task_runs, which grows for as long as the store lives), then every
+--- family rendered.
 function M.scrape(st)
-  local rows, err, code = st.db:rows(
-    "SELECT task, status, count(*) AS n FROM task_runs GROUP BY task, status")
-  if not rows then return nil, err, code end
-  metrics.clear("regsh_runs")  -- a run gc removed must not linger
-  for _, r in ipairs(rows) do
-    metrics.set("regsh_runs", {task = r.task or "", status = r.status}, r.n)
+  local version, err, code = st.db:rows(VERSION)
+  if not version then return nil, err, code end
+  version = version[1].v
+  if read_at[st] ~= version then
+    local rows
+    rows, err, code = st.db:rows(
+      "SELECT task, status, count(*) AS n FROM task_runs GROUP BY task, status")
+    if not rows then return nil, err, code end
+    metrics.clear("regsh_runs")  -- a run gc removed must not linger
+    for _, r in ipairs(rows) do
+      metrics.set("regsh_runs", {task = r.task or "", status = r.status}, r.n)
+    end
+    read_at[st] = version
   end
   return metrics.render()
 end
