@@ -44,6 +44,8 @@ M.codes = {
   -- the C library's errno names, spelled as libuv's uv_err_name spells them
   E2BIG = {"an argument list is too long"},
   EACCES = {"permission denied"},
+  EADDRINUSE = {"something already listens on the address"},
+  EADDRNOTAVAIL = {"the address is not one of this host's"},
   EAGAIN = {"a resource is temporarily unavailable"},
   EBADF = {"a file descriptor is not open"},
   EBUSY = {"a device or resource is busy"},
