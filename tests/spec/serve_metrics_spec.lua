@@ -80,12 +80,11 @@ describe("regsh serve --metrics", function()
   local function seed(list)
     local st = store()
     for _, r in ipairs(list) do
-      local id
       if r.status == "Skipped" then
-        id = assert(runs.skip(st, {task = r.task, trigger = "Timer", timer = "t1",
+        assert(runs.skip(st, {task = r.task, trigger = "Timer", timer = "t1",
           occurrence = r.occurrence, reason = "overlap"}))
       else
-        id = assert(runs.begin(st, {task = r.task, trigger = "Manual"}))
+        local id = assert(runs.begin(st, {task = r.task, trigger = "Manual"}))
         assert(runs.started(st, id))
         assert(runs.finish(st, id, r.status))
       end
