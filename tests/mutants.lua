@@ -1307,8 +1307,8 @@ return {
     why = "regsh_runs is read from the store at each scrape, so it matches task list-runs even"
       .. " for runs recorded after serve started",
     file = "lua/regsh/schedule/exporter.lua",
-    from = "if read_at[st] ~= version then",
-    to = "if read_at[st] == nil then",
+    from = "if not last or last.version ~= version then",
+    to = "if not last then",
     specs = {"tests/spec/serve_metrics_spec.lua"},
     filter = "match task list%-runs",
   },
@@ -1347,5 +1347,15 @@ return {
     to = '      local _ = ("regsh_purge_deletions_total"),',
     specs = {"tests/spec/purge_policy_engine_spec.lua"},
     filter = "applies itself",
+  },
+  {
+    name = "metrics-families-lost-on-reset",
+    why = "serve's own families are set again at each scrape, so a metrics.reset() elsewhere"
+      .. " (a daemon that reloads) does not drop regsh_up from /metrics",
+    file = "lua/regsh/schedule/exporter.lua",
+    from = "  M.describe(started_at or os.time())\n",
+    to = "",
+    specs = {"tests/spec/serve_metrics_spec.lua"},
+    filter = "keeps its families",
   },
 }

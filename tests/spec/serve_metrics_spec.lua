@@ -163,3 +163,25 @@ describe("regsh serve --metrics", function()
     assert.matches("^regsh serve: %-%-metrics: EINVAL: bad listen address 'localhost' [^\n]*\n$", err)
   end)
 end)
+
+describe("regsh.schedule.exporter", function()
+  it("keeps its families through a metrics.reset() elsewhere (a daemon that reloads)", function()
+    local exporter = require "regsh.schedule.exporter"
+    local metrics = require "regsh.metrics"
+    local dir = assert(fs.temp_dir("regsh-exporter"))
+    local st = assert(regsh.store.open(dir .. "/state.db"))
+    local id = assert(runs.begin(st, {task = "t", trigger = "Manual"}))
+    assert(runs.finish(st, id, "Succeeded"))
+    exporter.describe(1767225600)
+    local first = assert(exporter.scrape(st))
+    metrics.reset()
+    local second = assert(exporter.scrape(st))
+    st:close()
+    fs.remove_tree(dir)
+    for _, text in ipairs({first, second}) do
+      assert.matches('\nregsh_runs{status="Succeeded",task="t"} 1\n', text, 1, true)
+      assert.matches("\nregsh_up 1\n", text, 1, true)
+      assert.matches("\nregsh_serve_start_time_seconds 1767225600\n", text, 1, true)
+    end
+  end)
+end)

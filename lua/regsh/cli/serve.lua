@@ -32,7 +32,8 @@ return {
     .. "with regsh.schedule.add. At most --concurrency runs at once; each task's concurrency "
     .. "policy (allow, forbid, replace) and missed-run policy (skip, run-once) apply. "
     .. "SIGTERM/SIGINT stop firing and give runs --grace seconds before they are canceled "
-    .. "(exit 0); SIGHUP reloads the timers. One serve per state store.",
+    .. "(exit 0); SIGHUP reloads the timers. One serve per state store. With --metrics ADDR "
+    .. "it serves Prometheus metrics at /metrics and a health check at /healthz.",
   examples = {
     "regsh serve",
     "regsh serve --state /var/lib/regsh --concurrency 8 --grace 60",

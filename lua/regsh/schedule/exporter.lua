@@ -30,9 +30,13 @@ local FAMILIES = {
   {"regsh_serve_start_time_seconds", "gauge", "When this regsh serve started, Unix seconds."},
 }
 
+-- the serve's start time, for describe() again at each scrape
+local started_at
+
 --- describe(started): declares every family serve exposes; started is the
 --- serve's start time (Unix seconds).
 function M.describe(started)
+  started_at = started
   for _, f in ipairs(FAMILIES) do metrics.describe(f[1], f[2], f[3], f[4]) end
   metrics.set("regsh_up", nil, 1)
   metrics.set("regsh_serve_start_time_seconds", nil, started)
@@ -44,27 +48,30 @@ end
 local VERSION = "SELECT (SELECT data_version FROM pragma_data_version) || ':' || "
   .. "total_changes() AS v"
 
--- store -> the version regsh_runs was last read at
-local read_at = setmetatable({}, {__mode = "k"})
+-- store -> {version =, rows =}: regsh_runs as last counted
+local counted = setmetatable({}, {__mode = "k"})
 
---- scrape(st) -> text | nil, err, code: the store-derived families read
---- again if the store changed since the last scrape (counting runs scans
---- task_runs, which grows for as long as the store lives), then every
---- family rendered.
+--- scrape(st) -> text | nil, err, code: the runs counted again if the store
+--- changed since the last scrape (counting scans task_runs, which grows for
+--- as long as the store lives), then every family rendered. The families are
+--- set again each time, so a metrics.reset() elsewhere loses none of them.
 function M.scrape(st)
   local version, err, code = st.db:rows(VERSION)
   if not version then return nil, err, code end
   version = version[1].v
-  if read_at[st] ~= version then
+  local last = counted[st]
+  if not last or last.version ~= version then
     local rows
     rows, err, code = st.db:rows(
       "SELECT task, status, count(*) AS n FROM task_runs GROUP BY task, status")
     if not rows then return nil, err, code end
-    metrics.clear("regsh_runs")  -- a run gc removed must not linger
-    for _, r in ipairs(rows) do
-      metrics.set("regsh_runs", {task = r.task or "", status = r.status}, r.n)
-    end
-    read_at[st] = version
+    last = {version = version, rows = rows}
+    counted[st] = last
+  end
+  M.describe(started_at or os.time())
+  metrics.clear("regsh_runs")  -- a run gc removed must not linger
+  for _, r in ipairs(last.rows) do
+    metrics.set("regsh_runs", {task = r.task or "", status = r.status}, r.n)
   end
   return metrics.render()
 end
