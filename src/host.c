@@ -20,6 +20,7 @@
 #include "config.h"
 #include "host.h"
 #include "loop.h"
+#include "trace.h"
 #include "util.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* in liblua5.4-cjson, not in its header */
@@ -77,11 +78,12 @@ int regsh_report (lua_State *L, int status) {
 ** =======================================================
 */
 
-/* package.preload entry of an embedded file: upvalue 1 is its index */
+/* package.preload entry of an embedded file: upvalue 1 is its index. lua/
+** files are bytecode (src/embedlua.c), policies/ files source */
 static int embedded_loader (lua_State *L) {
   const regsh_embedded *m =
     &regsh_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
-  if (luaL_loadbufferx(L, m->data, m->size, m->chunkname, "t") != LUA_OK)
+  if (luaL_loadbufferx(L, m->data, m->size, m->chunkname, "bt") != LUA_OK)
     return lua_error(L);
   lua_pushstring(L, m->name);
   lua_call(L, 1, 1);  /* errors propagate to require's caller */
@@ -128,7 +130,9 @@ static int shared_loader (lua_State *L) {
     void *lib;
     lua_CFunction open;
     snprintf(path, sizeof(path), "%s/%s.so", candidates[i], file);
+    regsh_trace_enter();
     lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    regsh_trace_leave("dlopen", path);
     if (lib == NULL) {
       luaL_addstring(&tried, "\n\t");
       luaL_addstring(&tried, dlerror());
@@ -161,6 +165,33 @@ static void preload (lua_State *L, const char *name, lua_CFunction f) {
   lua_pop(L, 1);
 }
 
+/*
+** REGSH_TRACE: require timed. Upvalue 1 is the real require; a module
+** already loaded costs nothing and is not recorded. Errors are caught to
+** close the span and raised again.
+*/
+static int traced_require (lua_State *L) {
+  char name[128];
+  int status, loaded;
+  snprintf(name, sizeof(name), "%s", luaL_checkstring(L, 1));
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  loaded = lua_getfield(L, -1, name) != LUA_TNIL;
+  lua_pop(L, 2);
+  if (!loaded) regsh_trace_enter();
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  if (!loaded) regsh_trace_leave("require", name);
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
+static void trace_require (lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushcclosure(L, traced_require, 1);
+  lua_setglobal(L, "require");
+}
+
 /* $REGSH_LUA_PATH: read lua/ from disk (edits apply without a rebuild) */
 static void use_lua_dir (lua_State *L, const char *dir) {
   lua_getglobal(L, "package");
@@ -185,16 +216,17 @@ static void preload_embedded (lua_State *L) {
 
 
 /* regsh.core.host: facts fixed at build time, and errno_name(n) */
-/* embedded(name) -> the source of an embedded file, or nil (also when lua/
-** comes from disk): the purge engine loads shipped policies from it into
-** its own sandbox rather than through require */
+/* embedded(name) -> the source of an embedded policies/ file, or nil (also
+** when lua/ comes from disk): the purge engine loads shipped policies from it
+** into its own sandbox rather than through require. lua/ files are
+** bytecode, not source: nil for them. */
 static int host_embedded (lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   const char *dir = getenv("REGSH_LUA_PATH");
   if (dir == NULL || *dir == '\0') {
     for (int i = 0; regsh_embedded_modules[i].name; i++) {
       const regsh_embedded *m = &regsh_embedded_modules[i];
-      if (strcmp(m->name, name) == 0) {
+      if (strcmp(m->name, name) == 0 && strncmp(m->chunkname, "@lua/", 5) != 0) {
         lua_pushlstring(L, m->data, m->size);
         lua_pushstring(L, m->chunkname);
         return 2;
@@ -288,6 +320,7 @@ static int setup (lua_State *L) {
   preload_shared(L, "regsh.core.store", "store");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);
+  if (regsh_tracing()) trace_require(L);
   regsh_loop_of(L);  /* made now, so that it owns the signals from the start */
   return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "host.h"
+#include "trace.h"
 
 #define EXIT_USAGE 2
 
@@ -347,8 +348,12 @@ failed:
 int main (int argc, char **argv) {
   int script = argc;
   int status;
+  lua_State *L;
+  regsh_trace_start();
+  regsh_trace_enter();
   /* -E must be known before the libraries open: package reads LUA_PATH then */
-  lua_State *L = regsh_host_new(collectargs(argv, &script) & has_E);
+  L = regsh_host_new(collectargs(argv, &script) & has_E);
+  regsh_trace_leave("state", "the Lua state and its preloads");
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", argv[0]);
     return EXIT_FAILURE;
@@ -359,6 +364,7 @@ int main (int argc, char **argv) {
   status = regsh_docall(L, 2, 1);
   if (regsh_report(L, status) == LUA_OK) status = (int)lua_tointeger(L, -1);
   else status = EXIT_FAILURE;
+  regsh_trace_report(L);
   regsh_host_close(L);
   if (regsh_flush_stdout() != 0 && status == EXIT_SUCCESS) status = EXIT_FAILURE;
   return status;

@@ -82,11 +82,17 @@ end
 --- regsh COMMAND args...: argv[1] is the command. Returns the exit status.
 function M.main(argv)
   local name = argv[1]
-  local root = new_root()
-  local spec = add_command(root, name)
-  local ok, args = root:pparse(argv)
-  if not ok then
-    return M.usage_error(name, (args:gsub("^.-:%s*", "", 0)))
+  local spec = M.load(name)
+  -- a plain line without argparse (regsh.cli.quick); the rest through it
+  local args = require("regsh.cli.quick").parse(spec, argv)
+  if not args then
+    local root = new_root()
+    add_command(root, name)
+    local ok
+    ok, args = root:pparse(argv)
+    if not ok then
+      return M.usage_error(name, (args:gsub("^.-:%s*", "", 0)))
+    end
   end
   if args.verbose and args.quiet then
     return M.usage_error(name, "--verbose and --quiet exclude each other")
