@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,29 @@ static int dir_of_executable (char *buf, size_t size) {
   return 1;
 }
 
+#define MODULE_DIRS  4
+#define MODULE_DIR_SIZE  (PATH_MAX + 32)
+
+/* the directories a shared-object module may be in, in the order they are
+** tried; returns how many */
+static int module_dirs (char dirs[MODULE_DIRS][MODULE_DIR_SIZE]) {
+  char exedir[PATH_MAX];
+  const char *env = getenv("REGSH_LIBDIR");
+  int n = 0;
+  if (env && *env) snprintf(dirs[n++], MODULE_DIR_SIZE, "%s", env);
+  if (dir_of_executable(exedir, sizeof(exedir))) {
+    snprintf(dirs[n++], MODULE_DIR_SIZE, "%s/lib/regsh", exedir);
+    snprintf(dirs[n++], MODULE_DIR_SIZE, "%s/../lib/regsh", exedir);
+  }
+  snprintf(dirs[n++], MODULE_DIR_SIZE, "%s", REGSH_INSTALL_LIBDIR);
+  return n;
+}
+
+/* Lazy binding: the libraries' symbols are bound when first called, not all
+** at load (libcurl's ~40 libraries hold ~12,000 relocations; those not
+** linked -z now, nghttp2 and a few more, bind ~2,000 of them this way). */
+#define MODULE_DLOPEN_MODE  (RTLD_LAZY | RTLD_LOCAL)
+
 /*
 ** package.preload entry of a module built as a shared object (upvalue 1:
 ** its file name without .so). Modules that link heavy libraries (libcurl,
@@ -112,26 +136,18 @@ static int dir_of_executable (char *buf, size_t size) {
 static int shared_loader (lua_State *L) {
   const char *file = lua_tostring(L, lua_upvalueindex(1));
   const char *modname = luaL_checkstring(L, 1);
-  char exedir[PATH_MAX], path[PATH_MAX + 64], symbol[128];
-  const char *candidates[4];
-  const char *env = getenv("REGSH_LIBDIR");
-  int n = 0;
+  char dirs[MODULE_DIRS][MODULE_DIR_SIZE], path[MODULE_DIR_SIZE + 64], symbol[128];
+  int n = module_dirs(dirs);
   luaL_Buffer tried;
   snprintf(symbol, sizeof(symbol), "luaopen_%s", modname);
   for (char *p = symbol; *p; p++) if (*p == '.') *p = '_';
-  if (env && *env) candidates[n++] = env;
-  if (dir_of_executable(exedir, sizeof(exedir))) {
-    candidates[n++] = lua_pushfstring(L, "%s/lib/regsh", exedir);
-    candidates[n++] = lua_pushfstring(L, "%s/../lib/regsh", exedir);
-  }
-  candidates[n++] = REGSH_INSTALL_LIBDIR;
   luaL_buffinit(L, &tried);
   for (int i = 0; i < n; i++) {
     void *lib;
     lua_CFunction open;
-    snprintf(path, sizeof(path), "%s/%s.so", candidates[i], file);
+    snprintf(path, sizeof(path), "%.*s/%s.so", MODULE_DIR_SIZE, dirs[i], file);
     regsh_trace_enter();
-    lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    lib = dlopen(path, MODULE_DLOPEN_MODE);
     regsh_trace_leave("dlopen", path);
     if (lib == NULL) {
       luaL_addstring(&tried, "\n\t");
@@ -148,6 +164,45 @@ static int shared_loader (lua_State *L) {
   luaL_pushresult(&tried);
   return luaL_error(L, "cannot load module '%s' (%s.so):%s", modname, file,
                     lua_tostring(L, -1));
+}
+
+/* the prefetch thread: load the first module file that loads, keep it */
+static void *prefetch_module (void *arg) {
+  char dirs[MODULE_DIRS][MODULE_DIR_SIZE], path[MODULE_DIR_SIZE + 64];
+  int n = module_dirs(dirs);
+  for (int i = 0; i < n; i++) {
+    snprintf(path, sizeof(path), "%.*s/%s.so", MODULE_DIR_SIZE, dirs[i], (const char *)arg);
+    if (dlopen(path, MODULE_DLOPEN_MODE) != NULL) break;
+  }
+  free(arg);
+  return NULL;
+}
+
+/*
+** prefetch(file): start loading the shared-object module file ("http") and
+** its libraries in a thread of its own, so that the dynamic loader's work
+** (libcurl's: milliseconds) overlaps with what the main thread does until it
+** requires the module; that require's dlopen then waits for the thread, or
+** finds the module loaded. Only the loading happens there: the module's
+** luaopen (curl_global_init) still runs on the main thread. Best effort:
+** false when no thread could start (the require then loads it as ever).
+*/
+static int host_prefetch (lua_State *L) {
+  const char *file = luaL_checkstring(L, 1);
+  char *arg;
+  pthread_attr_t attr;
+  pthread_t thread;
+  int ok = 0;
+  luaL_argcheck(L, strchr(file, '/') == NULL, 1, "a module file name, no '/'");
+  arg = strdup(file);
+  if (arg && pthread_attr_init(&attr) == 0) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    ok = pthread_create(&thread, &attr, prefetch_module, arg) == 0;
+    pthread_attr_destroy(&attr);
+  }
+  if (!ok) free(arg);
+  lua_pushboolean(L, ok);
+  return 1;
 }
 
 static void preload_shared (lua_State *L, const char *name, const char *file) {
@@ -249,6 +304,8 @@ static int luaopen_regsh_core_host (lua_State *L) {
   lua_setfield(L, -2, "errno_name");
   lua_pushcfunction(L, host_embedded);
   lua_setfield(L, -2, "embedded");
+  lua_pushcfunction(L, host_prefetch);
+  lua_setfield(L, -2, "prefetch");
   return 1;
 }
 

@@ -18,6 +18,14 @@ M.EXIT_OK, M.EXIT_FAILURE, M.EXIT_USAGE = 0, 1, 2
 local known = {}
 for _, name in ipairs(M.commands) do known[name] = true end
 
+-- The commands that talk to a registry: their HTTP module (libcurl and its
+-- ~40 libraries) starts loading in a thread while the command line is parsed
+-- and the client's code loads (regsh.core.host.prefetch).
+M.network = {
+  catalog = true, ls = true, digest = true, manifest = true, config = true, rm = true,
+  cp = true, referrers = true, purge = true, login = true,
+}
+
 function M.is_command(name)
   return known[name] == true
 end
@@ -82,6 +90,7 @@ end
 --- regsh COMMAND args...: argv[1] is the command. Returns the exit status.
 function M.main(argv)
   local name = argv[1]
+  if M.network[name] then require("regsh.core.host").prefetch("http") end
   local spec = M.load(name)
   -- a plain line without argparse (regsh.cli.quick); the rest through it
   local args = require("regsh.cli.quick").parse(spec, argv)
