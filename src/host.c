@@ -28,9 +28,6 @@ int luaopen_cjson_safe(lua_State *L);  /* in liblua5.4-cjson, not in its header 
 int luaopen_regsh_core_cron(lua_State *L);
 int luaopen_regsh_core_fs(lua_State *L);
 int luaopen_regsh_core_proc(lua_State *L);
-int luaopen_regsh_core_regex(lua_State *L);
-int luaopen_regsh_core_repl(lua_State *L);
-int luaopen_regsh_core_yaml(lua_State *L);
 
 /* message handler: a traceback under the message, __tostring for objects */
 static int msghandler (lua_State *L) {
@@ -368,13 +365,13 @@ static int setup (lua_State *L) {
   preload(L, "regsh.core.host", luaopen_regsh_core_host);
   preload(L, "regsh.core.loop", luaopen_regsh_core_loop);
   preload(L, "regsh.core.proc", luaopen_regsh_core_proc);
-  preload(L, "regsh.core.regex", luaopen_regsh_core_regex);
-  preload(L, "regsh.core.repl", luaopen_regsh_core_repl);
-  preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
   preload_shared(L, "regsh.core.archive", "archive");
   preload_shared(L, "regsh.core.digest", "digest");
   preload_shared(L, "regsh.core.http", "http");
+  preload_shared(L, "regsh.core.regex", "regex");
+  preload_shared(L, "regsh.core.repl", "repl");
   preload_shared(L, "regsh.core.store", "store");
+  preload_shared(L, "regsh.core.yaml", "yaml");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);
   if (regsh_tracing()) trace_require(L);

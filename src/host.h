@@ -38,7 +38,8 @@ int regsh_report(lua_State *L, int status);
 ** (a full disk must not pass for success) */
 int regsh_flush_stdout(void);
 
-/* the REPL of repl.c: read-eval-print on stdin until end of file. Returns
+/* the REPL of repl.c (lib/regsh/repl.so; main.c calls it as
+** regsh.core.repl.main): read-eval-print on stdin until end of file. Returns
 ** LUA_OK, or an error status with the error on the stack when reading failed
 ** (SIGTERM at the prompt) */
 int regsh_repl(lua_State *L);

@@ -292,6 +292,24 @@ static int dispatch (lua_State *L, int argc, char **argv) {
   return status;
 }
 
+/* The REPL (src/repl.c, a shared object with libedit, loaded only when
+** needed): its status, with the error on the stack when reading failed. */
+static int dorepl (lua_State *L) {
+  int status;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "regsh.core.repl");
+  if ((status = regsh_docall(L, 1, 1)) != LUA_OK) return status;
+  lua_getfield(L, -1, "main");
+  lua_remove(L, -2);
+  if ((status = regsh_docall(L, 0, 2)) != LUA_OK) return status;
+  if (lua_toboolean(L, -2)) {
+    lua_pop(L, 2);
+    return LUA_OK;
+  }
+  lua_remove(L, -2);
+  return LUA_ERRRUN;
+}
+
 /* the whole program, under a protected call: returns the exit status */
 static int pmain (lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
@@ -328,12 +346,12 @@ static int pmain (lua_State *L) {
   if (script < argc && runscript(L, argv[script]) != LUA_OK) goto failed;
   if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   if (args & has_i) {
-    if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
+    if (regsh_report(L, dorepl(L)) != LUA_OK) goto failed;
     if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   }
   else if (script == argc && !(args & (has_e | has_v))) {
     if (isatty(0)) {
-      if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
+      if (regsh_report(L, dorepl(L)) != LUA_OK) goto failed;
     }
     else if (runscript(L, "-") != LUA_OK) goto failed;
     if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
