@@ -62,6 +62,16 @@ describe("lean loading #disk", function()
     assert.equal("", err)
   end)
 
+  it("regsh -e '' maps none of the libraries its modules load on demand", function()
+    local out, status, err = cmd.regsh({"-e", "io.write(io.open('/proc/self/maps'):read('a'))"})
+    assert.equal(0, status, err)
+    assert.matches("liblua5%.4", out)  -- the maps are the real ones
+    for _, lib in ipairs({"libcurl", "libssl", "libcrypto", "libyaml", "libpcre2", "libedit",
+                          "libsqlite3", "libarchive"}) do
+      assert.is_nil(out:find(lib, 1, true), lib .. " is mapped")
+    end
+  end)
+
   it("names lua/ files and lines in tracebacks", function()
     local _, status, err = cmd.regsh({"-e", "require('regsh.registry').open(42)"})
     assert.equal(1, status)
