@@ -606,6 +606,7 @@ static int pushfailure (lua_State *L, Request *r) {
 ** ran until the end) and exchange, from curl's own clock */
 static void trace_request (Request *r) {
   curl_off_t connect = 0, tls = 0, total = 0;
+  double start;
   const char *url = NULL, *host;
   char name[96];
   CURL *e = r->xfer->easy;
@@ -622,11 +623,13 @@ static void trace_request (Request *r) {
   snprintf(name, sizeof(name), "%.*s://%.*s", (int)(strcspn(url, ":")), url,
            (int)strcspn(host, "?#"), host);
   if (tls > 0) tls -= connect;
-  else if (r->code != CURLE_OK && connect > 0 && strncmp(url, "https:", 6) == 0)
+  else if (r->code != CURLE_OK && strncmp(url, "https:", 6) == 0)
     tls = total - connect;  /* the handshake failed: it was all there was */
-  regsh_trace_add("connect", name, (double)connect / 1e3);
-  regsh_trace_add("tls", name, (double)tls / 1e3);
-  regsh_trace_add("exchange", name, (double)(total - connect - tls) / 1e3);
+  start = regsh_trace_now() - (double)total / 1e3;  /* the transfer ends now */
+  regsh_trace_add("connect", name, start, (double)connect / 1e3);
+  regsh_trace_add("tls", name, start + (double)connect / 1e3, (double)tls / 1e3);
+  regsh_trace_add("exchange", name, start + (double)(connect + tls) / 1e3,
+                  (double)(total - connect - tls) / 1e3);
 }
 
 static const char *version_name (long v) {

@@ -86,8 +86,9 @@ void regsh_trace_leave (const char *phase, const char *name) {
     trace.nested[trace.depth - 1] += ms;
 }
 
-void regsh_trace_add (const char *phase, const char *name, double ms) {
-  if (trace.on) record(phase, name, regsh_trace_now() - ms, ms, ms);
+void regsh_trace_add (const char *phase, const char *name, double start,
+                      double ms) {
+  if (trace.on) record(phase, name, start, ms, ms);
 }
 
 /* the phases of the summary, in the order of a run */

@@ -20,8 +20,9 @@ double regsh_trace_now(void);
 ** phase. A no-op unless tracing. */
 void regsh_trace_enter(void);
 void regsh_trace_leave(const char *phase, const char *name);
-/* A span measured elsewhere (curl's timings of a request): ms long. */
-void regsh_trace_add(const char *phase, const char *name, double ms);
+/* A span measured elsewhere (curl's timings of a request): it started at
+** start (ms since regsh_trace_start) and lasted ms. */
+void regsh_trace_add(const char *phase, const char *name, double start, double ms);
 /* [-0, +0, -] print the spans, the summary and package.loaded's names */
 void regsh_trace_report(lua_State *L);
 
