@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +21,13 @@
 #include "config.h"
 #include "host.h"
 #include "loop.h"
+#include "trace.h"
 #include "util.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* in liblua5.4-cjson, not in its header */
 int luaopen_regsh_core_cron(lua_State *L);
 int luaopen_regsh_core_fs(lua_State *L);
 int luaopen_regsh_core_proc(lua_State *L);
-int luaopen_regsh_core_regex(lua_State *L);
-int luaopen_regsh_core_repl(lua_State *L);
-int luaopen_regsh_core_yaml(lua_State *L);
 
 /* message handler: a traceback under the message, __tostring for objects */
 static int msghandler (lua_State *L) {
@@ -77,11 +76,12 @@ int regsh_report (lua_State *L, int status) {
 ** =======================================================
 */
 
-/* package.preload entry of an embedded file: upvalue 1 is its index */
+/* package.preload entry of an embedded file: upvalue 1 is its index. lua/
+** files are bytecode (src/embedlua.c), policies/ files source */
 static int embedded_loader (lua_State *L) {
   const regsh_embedded *m =
     &regsh_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
-  if (luaL_loadbufferx(L, m->data, m->size, m->chunkname, "t") != LUA_OK)
+  if (luaL_loadbufferx(L, m->data, m->size, m->chunkname, "bt") != LUA_OK)
     return lua_error(L);
   lua_pushstring(L, m->name);
   lua_call(L, 1, 1);  /* errors propagate to require's caller */
@@ -101,6 +101,29 @@ static int dir_of_executable (char *buf, size_t size) {
   return 1;
 }
 
+#define MODULE_DIRS  4
+#define MODULE_DIR_SIZE  (PATH_MAX + 32)
+
+/* the directories a shared-object module may be in, in the order they are
+** tried; returns how many */
+static int module_dirs (char dirs[MODULE_DIRS][MODULE_DIR_SIZE]) {
+  char exedir[PATH_MAX];
+  const char *env = getenv("REGSH_LIBDIR");
+  int n = 0;
+  if (env && *env) snprintf(dirs[n++], MODULE_DIR_SIZE, "%s", env);
+  if (dir_of_executable(exedir, sizeof(exedir))) {
+    snprintf(dirs[n++], MODULE_DIR_SIZE, "%s/lib/regsh", exedir);
+    snprintf(dirs[n++], MODULE_DIR_SIZE, "%s/../lib/regsh", exedir);
+  }
+  snprintf(dirs[n++], MODULE_DIR_SIZE, "%s", REGSH_INSTALL_LIBDIR);
+  return n;
+}
+
+/* Lazy binding: the libraries' symbols are bound when first called, not all
+** at load (libcurl's ~40 libraries hold ~12,000 relocations; those not
+** linked -z now, nghttp2 and a few more, bind ~2,000 of them this way). */
+#define MODULE_DLOPEN_MODE  (RTLD_LAZY | RTLD_LOCAL)
+
 /*
 ** package.preload entry of a module built as a shared object (upvalue 1:
 ** its file name without .so). Modules that link heavy libraries (libcurl,
@@ -110,25 +133,19 @@ static int dir_of_executable (char *buf, size_t size) {
 static int shared_loader (lua_State *L) {
   const char *file = lua_tostring(L, lua_upvalueindex(1));
   const char *modname = luaL_checkstring(L, 1);
-  char exedir[PATH_MAX], path[PATH_MAX + 64], symbol[128];
-  const char *candidates[4];
-  const char *env = getenv("REGSH_LIBDIR");
-  int n = 0;
+  char dirs[MODULE_DIRS][MODULE_DIR_SIZE], path[MODULE_DIR_SIZE + 64], symbol[128];
+  int n = module_dirs(dirs);
   luaL_Buffer tried;
   snprintf(symbol, sizeof(symbol), "luaopen_%s", modname);
   for (char *p = symbol; *p; p++) if (*p == '.') *p = '_';
-  if (env && *env) candidates[n++] = env;
-  if (dir_of_executable(exedir, sizeof(exedir))) {
-    candidates[n++] = lua_pushfstring(L, "%s/lib/regsh", exedir);
-    candidates[n++] = lua_pushfstring(L, "%s/../lib/regsh", exedir);
-  }
-  candidates[n++] = REGSH_INSTALL_LIBDIR;
   luaL_buffinit(L, &tried);
   for (int i = 0; i < n; i++) {
     void *lib;
     lua_CFunction open;
-    snprintf(path, sizeof(path), "%s/%s.so", candidates[i], file);
-    lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    snprintf(path, sizeof(path), "%.*s/%s.so", MODULE_DIR_SIZE, dirs[i], file);
+    regsh_trace_enter();
+    lib = dlopen(path, MODULE_DLOPEN_MODE);
+    regsh_trace_leave("dlopen", path);
     if (lib == NULL) {
       luaL_addstring(&tried, "\n\t");
       luaL_addstring(&tried, dlerror());
@@ -146,6 +163,45 @@ static int shared_loader (lua_State *L) {
                     lua_tostring(L, -1));
 }
 
+/* the prefetch thread: load the first module file that loads, keep it */
+static void *prefetch_module (void *arg) {
+  char dirs[MODULE_DIRS][MODULE_DIR_SIZE], path[MODULE_DIR_SIZE + 64];
+  int n = module_dirs(dirs);
+  for (int i = 0; i < n; i++) {
+    snprintf(path, sizeof(path), "%.*s/%s.so", MODULE_DIR_SIZE, dirs[i], (const char *)arg);
+    if (dlopen(path, MODULE_DLOPEN_MODE) != NULL) break;
+  }
+  free(arg);
+  return NULL;
+}
+
+/*
+** prefetch(file): start loading the shared-object module file ("http") and
+** its libraries in a thread of its own, so that the dynamic loader's work
+** (libcurl's: milliseconds) overlaps with what the main thread does until it
+** requires the module; that require's dlopen then waits for the thread, or
+** finds the module loaded. Only the loading happens there: the module's
+** luaopen (curl_global_init) still runs on the main thread. Best effort:
+** false when no thread could start (the require then loads it as ever).
+*/
+static int host_prefetch (lua_State *L) {
+  const char *file = luaL_checkstring(L, 1);
+  char *arg;
+  pthread_attr_t attr;
+  pthread_t thread;
+  int ok = 0;
+  luaL_argcheck(L, strchr(file, '/') == NULL, 1, "a module file name, no '/'");
+  arg = strdup(file);
+  if (arg && pthread_attr_init(&attr) == 0) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    ok = pthread_create(&thread, &attr, prefetch_module, arg) == 0;
+    pthread_attr_destroy(&attr);
+  }
+  if (!ok) free(arg);
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
 static void preload_shared (lua_State *L, const char *name, const char *file) {
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushstring(L, file);
@@ -159,6 +215,33 @@ static void preload (lua_State *L, const char *name, lua_CFunction f) {
   lua_pushcfunction(L, f);
   lua_setfield(L, -2, name);
   lua_pop(L, 1);
+}
+
+/*
+** REGSH_TRACE: require timed. Upvalue 1 is the real require; a module
+** already loaded costs nothing and is not recorded. Errors are caught to
+** close the span and raised again.
+*/
+static int traced_require (lua_State *L) {
+  char name[128];
+  int status, loaded;
+  snprintf(name, sizeof(name), "%s", luaL_checkstring(L, 1));
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  loaded = lua_getfield(L, -1, name) != LUA_TNIL;
+  lua_pop(L, 2);
+  if (!loaded) regsh_trace_enter();
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  if (!loaded) regsh_trace_leave("require", name);
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
+static void trace_require (lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushcclosure(L, traced_require, 1);
+  lua_setglobal(L, "require");
 }
 
 /* $REGSH_LUA_PATH: read lua/ from disk (edits apply without a rebuild) */
@@ -185,16 +268,17 @@ static void preload_embedded (lua_State *L) {
 
 
 /* regsh.core.host: facts fixed at build time, and errno_name(n) */
-/* embedded(name) -> the source of an embedded file, or nil (also when lua/
-** comes from disk): the purge engine loads shipped policies from it into
-** its own sandbox rather than through require */
+/* embedded(name) -> the source of an embedded policies/ file, or nil (also
+** when lua/ comes from disk): the purge engine loads shipped policies from it
+** into its own sandbox rather than through require. lua/ files are
+** bytecode, not source: nil for them. */
 static int host_embedded (lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   const char *dir = getenv("REGSH_LUA_PATH");
   if (dir == NULL || *dir == '\0') {
     for (int i = 0; regsh_embedded_modules[i].name; i++) {
       const regsh_embedded *m = &regsh_embedded_modules[i];
-      if (strcmp(m->name, name) == 0) {
+      if (strcmp(m->name, name) == 0 && strncmp(m->chunkname, "@lua/", 5) != 0) {
         lua_pushlstring(L, m->data, m->size);
         lua_pushstring(L, m->chunkname);
         return 2;
@@ -217,6 +301,8 @@ static int luaopen_regsh_core_host (lua_State *L) {
   lua_setfield(L, -2, "errno_name");
   lua_pushcfunction(L, host_embedded);
   lua_setfield(L, -2, "embedded");
+  lua_pushcfunction(L, host_prefetch);
+  lua_setfield(L, -2, "prefetch");
   return 1;
 }
 
@@ -279,16 +365,17 @@ static int setup (lua_State *L) {
   preload(L, "regsh.core.host", luaopen_regsh_core_host);
   preload(L, "regsh.core.loop", luaopen_regsh_core_loop);
   preload(L, "regsh.core.proc", luaopen_regsh_core_proc);
-  preload(L, "regsh.core.regex", luaopen_regsh_core_regex);
-  preload(L, "regsh.core.repl", luaopen_regsh_core_repl);
-  preload(L, "regsh.core.yaml", luaopen_regsh_core_yaml);
   preload_shared(L, "regsh.core.archive", "archive");
   preload_shared(L, "regsh.core.digest", "digest");
   preload_shared(L, "regsh.core.http", "http");
   preload_shared(L, "regsh.core.httpd", "httpd");
+  preload_shared(L, "regsh.core.regex", "regex");
+  preload_shared(L, "regsh.core.repl", "repl");
   preload_shared(L, "regsh.core.store", "store");
+  preload_shared(L, "regsh.core.yaml", "yaml");
   if (dir && *dir) use_lua_dir(L, dir);
   else preload_embedded(L);
+  if (regsh_tracing()) trace_require(L);
   regsh_loop_of(L);  /* made now, so that it owns the signals from the start */
   return 0;
 }

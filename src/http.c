@@ -19,6 +19,7 @@
 #include "config.h"
 #include "http_headers.h"
 #include "http_multi.h"
+#include "trace.h"
 
 #define REQUEST_TYPE "regsh.http.request"
 
@@ -188,7 +189,7 @@ static int http_configure (lua_State *L) {
 */
 
 static const char *const request_keys[] = {
-  "body", "ca_file", "connect_timeout", "follow", "headers", "insecure",
+  "body", "ca_dir", "ca_file", "connect_timeout", "follow", "headers", "insecure",
   "max_body", "method", "on_data", "output", "stall_timeout", "timeout",
   "url", "user_agent", NULL
 };
@@ -330,7 +331,7 @@ static long opt_follow (lua_State *L, int t) {
 /* Everything request takes from its options, read and checked before
 ** anything is acquired: a misuse raises with nothing to undo. */
 typedef struct {
-  const char *url, *method, *body, *ca_file, *output, *agent;
+  const char *url, *method, *body, *ca_file, *ca_dir, *output, *agent;
   size_t body_len, agent_len;
   long timeout, connect_timeout, follow;  /* ms, ms, redirects or -1 */
   long stall_timeout;                     /* whole seconds, 0: none */
@@ -356,6 +357,7 @@ static void read_request_options (lua_State *L, RequestOptions *o) {
   /* curl counts a stall in whole seconds: a part of one is one more */
   o->stall_timeout = (opt_millis(L, 1, "stall_timeout", 0) + 999) / 1000;
   o->ca_file = regsh_opt_string(L, 1, "ca_file", NULL, NULL);
+  o->ca_dir = regsh_opt_string(L, 1, "ca_dir", NULL, NULL);
   o->insecure = regsh_opt_boolean(L, 1, "insecure", 0);
   o->follow = opt_follow(L, 1);
   o->output = regsh_opt_string(L, 1, "output", NULL, NULL);
@@ -413,7 +415,16 @@ static void setup_transfer (lua_State *L, Request *r, const RequestOptions *o) {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->follow);
   }
-  if (o->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+  /* The CAs to trust (which ones is lua/regsh/http.lua's choice): exactly
+  ** the given file and/or hashed directory, the other one unset. A directory
+  ** alone is OpenSSL's lazy lookup: the issuer's file is read when the
+  ** handshake needs it, where a bundle is parsed whole (~140 certificates)
+  ** for each new connection. A file alone is loaded once per multi handle
+  ** (curl's CA cache, CURLOPT_CA_CACHE_TIMEOUT, which a CApath disables). */
+  if (o->ca_file || o->ca_dir) {
+    curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    curl_easy_setopt(e, CURLOPT_CAPATH, o->ca_dir);
+  }
   if (o->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -591,6 +602,36 @@ static int pushfailure (lua_State *L, Request *r) {
   }
 }
 
+/* REGSH_TRACE: the request's connect, TLS handshake (a failed one too: it
+** ran until the end) and exchange, from curl's own clock */
+static void trace_request (Request *r) {
+  curl_off_t connect = 0, tls = 0, total = 0;
+  double start;
+  const char *url = NULL, *host;
+  char name[96];
+  CURL *e = r->xfer->easy;
+  if (!regsh_tracing()) return;
+  curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect);
+  curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &tls);
+  curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, (char **)&url);
+  url = url ? url : "?";
+  /* scheme://host/path only: no user-info, no query (tokens, signatures) */
+  host = strstr(url, "://");
+  host = host ? host + 3 : url;
+  if (memchr(host, '@', strcspn(host, "/?#"))) host = strchr(host, '@') + 1;
+  snprintf(name, sizeof(name), "%.*s://%.*s", (int)(strcspn(url, ":")), url,
+           (int)strcspn(host, "?#"), host);
+  if (tls > 0) tls -= connect;
+  else if (r->code != CURLE_OK && strncmp(url, "https:", 6) == 0)
+    tls = total - connect;  /* the handshake failed: it was all there was */
+  start = regsh_trace_now() - (double)total / 1e3;  /* the transfer ends now */
+  regsh_trace_add("connect", name, start, (double)connect / 1e3);
+  regsh_trace_add("tls", name, start + (double)connect / 1e3, (double)tls / 1e3);
+  regsh_trace_add("exchange", name, start + (double)(connect + tls) / 1e3,
+                  (double)(total - connect - tls) / 1e3);
+}
+
 static const char *version_name (long v) {
   switch (v) {
     case CURL_HTTP_VERSION_1_0: return "1.0";
@@ -613,6 +654,7 @@ static int request_result (lua_State *L) {
   curl_off_t micros = 0;
   char *url = NULL;
   if (r->op.active) return luaL_error(L, "the request has not finished");
+  trace_request(r);
   if (r->fail != FAIL_NONE || r->code != CURLE_OK) {
     int n = pushfailure(L, r);
     http_request_close(r);
@@ -716,8 +758,11 @@ int luaopen_regsh_core_http (lua_State *L);
 int luaopen_regsh_core_http (lua_State *L) {
   static int initialised = 0;
   if (!initialised) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return luaL_error(L, "cannot initialise libcurl");
+    CURLcode ok;
+    regsh_trace_enter();
+    ok = curl_global_init(CURL_GLOBAL_DEFAULT);
+    regsh_trace_leave("curl-init", "curl_global_init");
+    if (ok != CURLE_OK) return luaL_error(L, "cannot initialise libcurl");
     initialised = 1;
   }
   http_multi_init(L);
@@ -727,5 +772,9 @@ int luaopen_regsh_core_http (lua_State *L) {
   luaL_newlib(L, http_funcs);
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
+  lua_pushliteral(L, REGSH_SYSTEM_CA_DIR);
+  lua_setfield(L, -2, "system_ca_dir");
+  lua_pushliteral(L, REGSH_SYSTEM_CA_FILE);
+  lua_setfield(L, -2, "system_ca_file");
   return 1;
 }

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "host.h"
+#include "trace.h"
 
 #define EXIT_USAGE 2
 
@@ -291,6 +292,24 @@ static int dispatch (lua_State *L, int argc, char **argv) {
   return status;
 }
 
+/* The REPL (src/repl.c, a shared object with libedit, loaded only when
+** needed): its status, with the error on the stack when reading failed. */
+static int dorepl (lua_State *L) {
+  int status;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "regsh.core.repl");
+  if ((status = regsh_docall(L, 1, 1)) != LUA_OK) return status;
+  lua_getfield(L, -1, "main");
+  lua_remove(L, -2);
+  if ((status = regsh_docall(L, 0, 2)) != LUA_OK) return status;
+  if (lua_toboolean(L, -2)) {
+    lua_pop(L, 2);
+    return LUA_OK;
+  }
+  lua_remove(L, -2);
+  return LUA_ERRRUN;
+}
+
 /* the whole program, under a protected call: returns the exit status */
 static int pmain (lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
@@ -327,12 +346,12 @@ static int pmain (lua_State *L) {
   if (script < argc && runscript(L, argv[script]) != LUA_OK) goto failed;
   if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   if (args & has_i) {
-    if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
+    if (regsh_report(L, dorepl(L)) != LUA_OK) goto failed;
     if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
   }
   else if (script == argc && !(args & (has_e | has_v))) {
     if (isatty(0)) {
-      if (regsh_report(L, regsh_repl(L)) != LUA_OK) goto failed;
+      if (regsh_report(L, dorepl(L)) != LUA_OK) goto failed;
     }
     else if (runscript(L, "-") != LUA_OK) goto failed;
     if (regsh_report(L, finish_tasks(L)) != LUA_OK) goto failed;
@@ -347,8 +366,12 @@ failed:
 int main (int argc, char **argv) {
   int script = argc;
   int status;
+  lua_State *L;
+  regsh_trace_start();
+  regsh_trace_enter();
   /* -E must be known before the libraries open: package reads LUA_PATH then */
-  lua_State *L = regsh_host_new(collectargs(argv, &script) & has_E);
+  L = regsh_host_new(collectargs(argv, &script) & has_E);
+  regsh_trace_leave("state", "the Lua state and its preloads");
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", argv[0]);
     return EXIT_FAILURE;
@@ -359,6 +382,7 @@ int main (int argc, char **argv) {
   status = regsh_docall(L, 2, 1);
   if (regsh_report(L, status) == LUA_OK) status = (int)lua_tointeger(L, -1);
   else status = EXIT_FAILURE;
+  regsh_trace_report(L);
   regsh_host_close(L);
   if (regsh_flush_stdout() != 0 && status == EXIT_SUCCESS) status = EXIT_FAILURE;
   return status;

@@ -335,11 +335,25 @@ static int repl_run (lua_State *L) {
   return 0;
 }
 
+/* regsh.core.repl.main() -> true | false, err: the loop for main.c, which
+** reports the error itself (this module is a shared object: main.c reaches
+** regsh_repl through it) */
+static int repl_main (lua_State *L) {
+  if (regsh_repl(L) == LUA_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
+}
+
 int luaopen_regsh_core_repl (lua_State *L) {
   static const luaL_Reg funcs[] = {
 #ifdef REGSH_USE_LIBEDIT
     {"reader", repl_reader},
 #endif
+    {"main", repl_main},
     {"run", repl_run},
     {NULL, NULL}
   };

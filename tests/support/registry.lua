@@ -23,7 +23,8 @@ function M.pid()
 end
 
 --- Start a registry. opts: htpasswd = {user = pass, ...} | path, token = "realm,service,issuer,cert",
---- tls = "cert,key", dir = path, no_delete = true (deletes disabled: 405).
+--- tls = "cert,key", dir = path, no_delete = true (deletes disabled: 405),
+--- port = n (else a free one).
 --- Returns {port, pid, dir, host, url}.
 function M.start(opts)
   opts = opts or {}
@@ -44,6 +45,7 @@ function M.start(opts)
   if opts.token then args[#args + 1] = "--token " .. shell_quote(opts.token) end
   if opts.tls then args[#args + 1] = "--tls " .. shell_quote(opts.tls) end
   if opts.no_delete then args[#args + 1] = "--no-delete" end
+  if opts.port then args[#args + 1] = "--port " .. math.tointeger(opts.port) end
   local out, ok = sh(table.concat(args, " ") .. " 2>&1")
   assert(ok, "start-registry failed: " .. out)
   local port, pid = out:match("port=(%d+) pid=(%d+)")

@@ -18,6 +18,14 @@ M.EXIT_OK, M.EXIT_FAILURE, M.EXIT_USAGE = 0, 1, 2
 local known = {}
 for _, name in ipairs(M.commands) do known[name] = true end
 
+-- The commands that talk to a registry: their HTTP module (libcurl and its
+-- ~40 libraries) starts loading in a thread while the command line is parsed
+-- and the client's code loads (regsh.core.host.prefetch).
+M.network = {
+  catalog = true, ls = true, digest = true, manifest = true, config = true, rm = true,
+  cp = true, referrers = true, purge = true, login = true,
+}
+
 function M.is_command(name)
   return known[name] == true
 end
@@ -82,11 +90,18 @@ end
 --- regsh COMMAND args...: argv[1] is the command. Returns the exit status.
 function M.main(argv)
   local name = argv[1]
-  local root = new_root()
-  local spec = add_command(root, name)
-  local ok, args = root:pparse(argv)
-  if not ok then
-    return M.usage_error(name, (args:gsub("^.-:%s*", "", 0)))
+  if M.network[name] then require("regsh.core.host").prefetch("http") end
+  local spec = M.load(name)
+  -- a plain line without argparse (regsh.cli.quick); the rest through it
+  local args = require("regsh.cli.quick").parse(spec, argv)
+  if not args then
+    local root = new_root()
+    add_command(root, name)
+    local ok
+    ok, args = root:pparse(argv)
+    if not ok then
+      return M.usage_error(name, (args:gsub("^.-:%s*", "", 0)))
+    end
   end
   if args.verbose and args.quiet then
     return M.usage_error(name, "--verbose and --quiet exclude each other")

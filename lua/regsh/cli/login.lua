@@ -43,7 +43,8 @@ return {
     end
     local opts, usage = flags.options(args, "login")
     if not opts then return flags.fail("login", usage, "usage") end
-    local login_opts = {insecure = opts.insecure, ca_file = opts.ca_file, log = opts.log}
+    local login_opts = {insecure = opts.insecure, ca_file = opts.ca_file, ca_dir = opts.ca_dir,
+                        log = opts.log}
     local ok, where, code = require("regsh.registry").login(args.host, opts.username, opts.password,
       login_opts)
     if not ok then return flags.fail("login", where, code == "EREF" and "usage" or code) end

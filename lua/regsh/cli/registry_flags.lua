@@ -19,6 +19,9 @@ function M.add(cmd, opts)
       "Allow plain HTTP or an unverified certificate for a non-loopback registry.")
     cmd:option("--ca-file", "PEM file of CA certificates to verify the registry with.")
       :argname("<path>")
+    cmd:option("--ca-dir", "Hashed directory of CA certificates (openssl rehash) to verify "
+      .. "the registry with.")
+      :argname("<dir>")
     cmd:option("--timeout", "Fail a request that receives nothing for this many seconds "
       .. "(default 30).", nil, tonumber):argname("<seconds>")
     cmd:option("--deadline", "Fail a request still unanswered after this many seconds, "
@@ -49,7 +52,7 @@ local numeric_flags = {
 --- through regsh.log at the level the CLI set (--verbose, --quiet, REGSH_LOG).
 function M.options(args, command)
   local opts = {log = require("regsh.log").logger(command), insecure = args.insecure or nil,
-                ca_file = args.ca_file, dry_run = args.dry_run or nil,
+                ca_file = args.ca_file, ca_dir = args.ca_dir, dry_run = args.dry_run or nil,
                 max_pages = args.max_pages, max_entries = args.max_entries,
                 timeout = args.timeout, deadline = args.deadline}
   for _, flag in ipairs(numeric_flags) do

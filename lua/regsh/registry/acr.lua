@@ -10,11 +10,7 @@ local ref = require "regsh.registry.ref"
 local M = {}
 
 --- Whether a host name is an Azure Container Registry.
-function M.detect(host)
-  host = (host or ""):lower():gsub(":%d+$", "")
-  return host:match("%.azurecr%.io$") ~= nil or host:match("%.azurecr%.cn$") ~= nil
-    or host:match("%.azurecr%.us$") ~= nil
-end
+M.detect = ref.is_acr_host
 
 -- ACR locks an artifact by clearing deleteEnabled or writeEnabled.
 local function locked(attributes)

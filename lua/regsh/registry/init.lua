@@ -4,17 +4,19 @@
 -- (layer.lua), which does the wire work with blob, referrers, acr, listing
 -- and transport; copy.lua and graph.lua work on layers too.
 -- Contract: docs/reference/registry.md.
-local acr = require "regsh.registry.acr"
-local copy = require "regsh.registry.copy"
-local credentials = require "regsh.registry.credentials"
-local graph = require "regsh.registry.graph"
 local json = require "regsh.json"
+local lazy = require "regsh.lazy"
 local layer = require "regsh.registry.layer"
-local listing = require "regsh.registry.listing"
 local manifest = require "regsh.registry.manifest"
 local names = require "regsh.registry.names"
 local redact = require "regsh.registry.redact"
 local ref = require "regsh.registry.ref"
+-- what a one-line command may never need loads on first use
+local acr = lazy "regsh.registry.acr"
+local copy = lazy "regsh.registry.copy"
+local credentials = lazy "regsh.registry.credentials"
+local graph = lazy "regsh.registry.graph"
+local listing = lazy "regsh.registry.listing"
 
 local M = {}
 
@@ -35,6 +37,7 @@ M.is_throwaway = manifest.is_throwaway
 -- open()'s options and the Lua type each must have.
 local option_types = {
   username = "string", password = "string", insecure = "boolean", ca_file = "string",
+  ca_dir = "string",
   timeout = "number", connect_timeout = "number", deadline = "number", concurrency = "number",
   dry_run = "boolean", user_agent = "string",
   page_size = "number", max_pages = "number", max_entries = "number", retries = "number",

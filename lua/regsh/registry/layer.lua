@@ -4,20 +4,22 @@
 -- delete, untag, tag and catalog pages, blobs (blob.lua), referrers and their
 -- fallback bookkeeping (referrers.lua). Its functions trust their arguments
 -- and call each other freely; every write passes the one dry-run gate.
-local acr = require "regsh.registry.acr"
 local async = require "regsh.async"
 local auth = require "regsh.registry.auth"
-local blob = require "regsh.registry.blob"
-local credentials = require "regsh.registry.credentials"
-local digest = require "regsh.digest"
 local json = require "regsh.json"
-local listing = require "regsh.registry.listing"
+local lazy = require "regsh.lazy"
 local manifest = require "regsh.registry.manifest"
 local names = require "regsh.registry.names"
 local ref = require "regsh.registry.ref"
-local referrers = require "regsh.registry.referrers"
 local retry = require "regsh.registry.retry"
 local transport = require "regsh.registry.transport"
+-- loaded on first use: `regsh digest` needs none of them
+local acr = lazy "regsh.registry.acr"
+local blob = lazy "regsh.registry.blob"
+local credentials = lazy "regsh.registry.credentials"
+local digest = lazy "regsh.digest"
+local listing = lazy "regsh.registry.listing"
+local referrers = lazy "regsh.registry.referrers"
 
 local M = {}
 
@@ -38,7 +40,7 @@ function M.new(cfg)
     max_entries = opts.max_entries or 1000000,
     concurrency = opts.concurrency or 8,
   }, Layer)
-  if opts.acr ~= nil then self.is_acr = opts.acr else self.is_acr = acr.detect(parsed.host) end
+  if opts.acr ~= nil then self.is_acr = opts.acr else self.is_acr = ref.is_acr_host(parsed.host) end
   local cred_opts = {username = opts.username, password = opts.password,
                      docker_config = opts.docker_config, auth_file = opts.auth_file,
                      environment = opts.env_credentials}
@@ -52,7 +54,7 @@ function M.new(cfg)
   t = transport.new({
     host = parsed.host, api_host = parsed.api_host, scheme = parsed.scheme,
     plain_allowed = cfg.plain_allowed,
-    insecure = opts.insecure, ca_file = opts.ca_file,
+    insecure = opts.insecure, ca_file = opts.ca_file, ca_dir = opts.ca_dir,
     -- `timeout` is the stall timeout: no byte for that long fails a request
     connect_timeout = opts.connect_timeout or 10, stall_timeout = opts.timeout or 30,
     deadline = opts.deadline,
@@ -542,12 +544,13 @@ end
 --------------------------------------------------------------------------------
 -- Blobs, referrers, ACR: their modules take the layer as first argument.
 
-Layer.blob_head = blob.head
-Layer.blob_get = blob.get
-Layer.blob_upload = blob.upload
-Layer.blob_mount = blob.mount
-Layer.referrers = referrers.list
-Layer.acr_manifest_pager = acr.manifest_pager
-Layer.lock = acr.lock
+-- through the lazy modules: defined here, loaded when first called
+function Layer:blob_head(...) return blob.head(self, ...) end
+function Layer:blob_get(...) return blob.get(self, ...) end
+function Layer:blob_upload(...) return blob.upload(self, ...) end
+function Layer:blob_mount(...) return blob.mount(self, ...) end
+function Layer:referrers(...) return referrers.list(self, ...) end
+function Layer:acr_manifest_pager(...) return acr.manifest_pager(self, ...) end
+function Layer:lock(...) return acr.lock(self, ...) end
 
 return M

@@ -3,9 +3,10 @@
 -- hashes to the digest asked for, or announced in Docker-Content-Digest), and
 -- the throwaway manifest untag pushes to a tag on registries that delete by
 -- digest only.
-local digest = require "regsh.digest"
 local json = require "regsh.json"
-local time = require "regsh.time"
+-- on first use: a HEAD or a manifest read by tag needs neither (libcrypto)
+local digest = require("regsh.lazy")("regsh.digest")
+local time = require("regsh.lazy")("regsh.time")
 
 local M = {}
 
@@ -130,7 +131,8 @@ end
 
 -- OCI's empty descriptor: the config (and only layer) of the throwaway.
 M.EMPTY = "{}"
-M.EMPTY_DIGEST = digest.string(M.EMPTY)
+M.EMPTY_DIGEST =  -- digest.string(M.EMPTY), written out so that loading needs no libcrypto
+  "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 M.UNTAG_ANNOTATION = "io.regsh.untag.tag"
 
 -- 128 random bits as hex, so two throwaways of one tag in one second differ.

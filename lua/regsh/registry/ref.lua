@@ -127,6 +127,14 @@ local function host_name(host)
   return (host:match("^([^:]*)") or host), false
 end
 
+--- Whether a host name ("x.azurecr.io", with or without a port) is an Azure
+--- Container Registry's.
+function M.is_acr_host(host)
+  host = (host or ""):lower():gsub(":%d+$", "")
+  return host:match("%.azurecr%.io$") ~= nil or host:match("%.azurecr%.cn$") ~= nil
+    or host:match("%.azurecr%.us$") ~= nil
+end
+
 --- Whether host ("127.0.0.1:5000", "localhost", "[::1]:5000") is on this
 --- machine: those are the only hosts spoken to over plain HTTP without
 --- `insecure`. The address is parsed as inet_pton would: 127.0.0.0/8, ::1 in

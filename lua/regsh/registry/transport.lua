@@ -14,7 +14,7 @@ local Transport = {}
 Transport.__index = Transport
 Transport.__name = "regsh.registry.transport"
 
---- new{host, api_host, scheme, plain_allowed, insecure, ca_file,
+--- new{host, api_host, scheme, plain_allowed, insecure, ca_file, ca_dir,
 --- connect_timeout, stall_timeout, deadline (seconds, see send), user_agent,
 --- policy (retry), limiter, auth, log_fn, http, clock (monotonic seconds)}
 function M.new(cfg)
@@ -59,7 +59,7 @@ function Transport:send(req, what)
     method = req.method or "GET", url = req.url, headers = req.headers, body = req.body,
     connect_timeout = self.connect_timeout, stall_timeout = self.stall_timeout,
     timeout = 0, insecure = self.insecure or nil,
-    ca_file = self.ca_file, user_agent = self.user_agent, output = req.output,
+    ca_file = self.ca_file, ca_dir = self.ca_dir, user_agent = self.user_agent, output = req.output,
     max_body = req.max_body, follow = false, on_data = req.on_data,
   }
   local ends = self.deadline and self.clock() + self.deadline
@@ -198,30 +198,57 @@ end
 
 --- The base URL ("https://host:port"), settled by a GET /v2/ on first use:
 --- https first; plain HTTP when that fails at the TLS level and the host is
---- loopback or the client is `insecure`. Tasks that start together share the
---- one ping (and its failure).
+--- loopback or the client is `insecure`. Such a host that answered plain
+--- HTTP is remembered (schemes.lua), so the next command starts there; an
+--- entry that fails is forgotten and the probe runs as if it never was.
+--- Tasks that start together share the one ping (and its failure).
 function Transport:base()
   if self.base_url then return self.base_url end
   return flight.run(self.flights, "base", function() return self:settle_base() end)
 end
 
+-- failures that say nothing about the scheme: the other one would meet them too
+local not_the_scheme = {ECONNREFUSED = true, EHOST = true, ETIMEDOUT = true, ECANCELED = true}
+
 function Transport:settle_base()
   if self.base_url then return self.base_url end
   local schemes = {self.scheme}
+  -- a stand-in network (the specs') answers what it is told: nothing to learn
+  local cache = not self.scheme and self.plain_allowed and self.http == package.loaded["regsh.http"]
+    and require "regsh.registry.schemes"
   if not self.scheme then
     schemes = self.plain_allowed and {"https", "http"} or {"https"}
   end
   local err, code
-  for _, scheme in ipairs(schemes) do
-    local base = scheme .. "://" .. self.api_host
+  if cache and cache.plain(self.api_host) then
+    local base = "http://" .. self.api_host
     local res
     res, err, code = self:ping_base(base)
     if res then
       self.base_url = base
       return base
     end
-    if code ~= "ETLS" then break end
+    cache.forget(self.api_host)
+    self:log("debug", string.format("%s: plain HTTP remembered but failed (%s), probing again",
+      self.host, tostring(err)))
+    if not_the_scheme[code] then return nil, err, code end
   end
+  local tls_err
+  for _, scheme in ipairs(schemes) do
+    local base = scheme .. "://" .. self.api_host
+    local res
+    res, err, code = self:ping_base(base)
+    if res then
+      self.base_url = base
+      if cache and scheme == "http" then cache.remember(self.api_host) end
+      return base
+    end
+    if code ~= "ETLS" then break end
+    tls_err = err
+  end
+  -- a server that speaks TLS but could not be verified: its TLS error, not
+  -- the EPROTO of its answer to plain HTTP
+  if code == "EPROTO" and tls_err then return nil, tls_err, "ETLS" end
   if code == "ETLS" and not self.plain_allowed and not self.scheme then
     err = err .. " (for a plain-HTTP registry or an unverified certificate, "
       .. "use insecure = true / --insecure)"
