@@ -1,0 +1,161 @@
+-- regsh gc through the binary: a `regsh run` killed with -9 (local executor,
+-- and podman with a detached container, its reaper killed too) is marked
+-- Error and its containers, network and volume removed; --dry-run and -o
+-- json; a live run and its objects are never touched, serve or not.
+local cmd = require "support.cmd"
+local fs = require "regsh.fs"
+local json = require "regsh.json"
+local exec_container = require "regsh.task.exec_container"
+local support_podman = require "support.podman"
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function read_number(path)
+  local f = io.open(path)
+  local n = f and f:read("n")
+  if f then f:close() end
+  return n
+end
+
+local function wait_for(what, fn)
+  for _ = 1, 1200 do
+    local v = fn()
+    if v then return v end
+    regsh.sleep(0.05)
+  end
+  error("timed out waiting for " .. what)
+end
+
+describe("regsh gc", function()
+  local dir, state, ctx
+
+  before_each(function()
+    dir = assert(fs.temp_dir("regsh-gc"))
+    state, ctx = dir .. "/state", dir .. "/ctx"
+    assert(fs.mkdir(ctx))
+  end)
+
+  after_each(function() fs.remove_tree(dir) end)
+
+  local function gc(args)
+    local full = {"gc", "--state", state}
+    for _, a in ipairs(args or {}) do full[#full + 1] = a end
+    return cmd.regsh(full)
+  end
+
+  local function runs()
+    return json.decode((cmd.regsh({"task", "list-runs", "--state", state, "-o", "json"})))
+  end
+
+  -- a `regsh run` of ctx's acb.yaml, going on in the background
+  local function start_run(executor)
+    return assert(regsh.proc.spawn{cmd.bin, "run", "--executor", executor, "--state", state,
+      ctx, env = support_podman.ENV, env_merge = true})
+  end
+
+  it("marks a run whose regsh was killed with -9 Error; --dry-run changes nothing", function()
+    local pidfile = dir .. "/step.pid"
+    write(ctx .. "/acb.yaml", "version: v1.1.0\nsteps:\n  - id: long\n    cmd: echo $$$$ > "
+      .. pidfile .. "; exec sleep 60\n")
+    local p <close> = start_run("local")
+    local step = wait_for("the step", function() return read_number(pidfile) end)
+    -- alive: gc leaves the run alone
+    local out, status, err = gc()
+    assert.equal(0, status, err)
+    assert.equal("", out)
+    assert.equal("Running", runs()[1].status)
+    assert(p:kill("SIGKILL"))
+    p:wait()
+    os.execute("kill -9 " .. math.tointeger(step) .. " 2>/dev/null")
+    out, status, err = gc({"--dry-run"})
+    assert.equal(0, status, err)
+    assert.matches("^would mark run ca1 %(task %S*%) Error: the regsh running it died %(pid %d+%)\n",
+      out)
+    assert.equal("Running", runs()[1].status)
+    out, status, err = gc({"-o", "json"})
+    assert.equal(0, status, err)
+    local report = json.decode(out)
+    assert.is_false(report.dryRun)
+    assert.equal(1, #report.runs)
+    assert.equal("ca1", report.runs[1].runId)
+    local run = runs()[1]
+    assert.equal("Error", run.status)
+    assert.matches("^the regsh running it died %(pid %d+%)$", run.error)
+    assert.equal("failed", run.steps[1].status)
+    out = gc()
+    assert.equal("", out)
+  end)
+
+  describe("with podman", function()
+    setup(function()
+      require("support.images").require_podman()
+      local out, status, err = cmd.sh("CONTAINERS_CONF=" .. cmd.quote(support_podman.CONTAINERS_CONF)
+        .. " scripts/seed-images")
+      assert(status == 0, "scripts/seed-images failed: " .. out .. err)
+    end)
+
+    -- the reaper process watching pid (its spec names it)
+    local function reaper_of(pid)
+      for name in io.popen("ls /proc"):lines() do
+        local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline", "rb")
+        if f then
+          local text = f:read("a") or ""
+          f:close()
+          if text:find("regsh.task.reaper", 1, true)
+            and text:find("pid%p*:%s*" .. pid .. "[,}]") then
+            return math.tointeger(tonumber(name))
+          end
+        end
+      end
+    end
+
+    it("spares a live run's objects, then removes them once its regsh and reaper are killed",
+      function()
+      write(ctx .. "/acb.yaml", string.format([[
+version: v1.1.0
+steps:
+  - id: web
+    detach: true
+    cmd: %s sleep 600
+  - id: long
+    cmd: %s sleep 600
+]], support_podman.BUSYBOX, support_podman.BUSYBOX))
+      local p <close> = start_run("podman")
+      local pid = p:pid()
+      local owner = string.format("regsh.owner=%d:%s", pid, exec_container.start_time(pid))
+      wait_for("the two containers", function()
+        return #support_podman.leftovers(owner) >= 4   -- 2 containers, a network, a volume
+      end)
+      local made = support_podman.leftovers(owner)
+      local out, status, err = gc()
+      assert.equal(0, status, err)
+      for _, name in ipairs(made) do
+        assert.not_matches(name, out, 1, true)
+      end
+      assert.same(made, support_podman.leftovers(owner))
+      assert.equal("Running", runs()[1].status)
+      local reaper = assert(reaper_of(pid), "no reaper")
+      os.execute("kill -9 " .. reaper)
+      assert(p:kill("SIGKILL"))
+      p:wait()
+      out, status, err = gc({"--dry-run"})
+      assert.equal(0, status, err)
+      for _, name in ipairs(made) do
+        assert.matches("would remove podman %a+ " .. name:gsub("%p", "%%%0") .. " %(run ca1%)\n", out)
+      end
+      assert.same(made, support_podman.leftovers(owner))
+      out, status, err = gc()
+      assert.equal(0, status, err)
+      assert.matches("^marked run ca1 %(task %S*%) Error: the regsh running it died", out)
+      for _, name in ipairs(made) do
+        assert.matches("removed podman %a+ " .. name:gsub("%p", "%%%0") .. " %(run ca1%)\n", out)
+      end
+      assert.same({}, support_podman.leftovers(owner))
+      assert.equal("Error", runs()[1].status)
+    end)
+  end)
+end)
