@@ -90,6 +90,31 @@ describe("regsh gc", function()
     assert.equal("", out)
   end)
 
+  it("leaves the runs of a live regsh serve on the same store alone", function()
+    local pidfile = dir .. "/step.pid"
+    local code = string.format([[
+local st = assert(regsh.store.open(%q))
+assert(require("regsh.schedule.tasks").create(st, {name = "nightly", kind = "cmd",
+  context = "/dev/null", executor = "local", definition = %q,
+  timers = {{schedule = "0 10 * * *"}}}))]], state .. "/state.db",
+      "echo $$$$ > " .. pidfile .. "; exec sleep 60")
+    local out, status, err = cmd.regsh({"-e", code})
+    assert.equal(0, status, out .. err)
+    local start = assert(require("regsh.time").parse_rfc3339("2026-01-01T09:59:58Z"))
+    local p <close> = assert(regsh.proc.spawn{cmd.bin, "serve", "--state", state, "--grace", "0",
+      env = {REGSH_SERVE_CLOCK = string.format("%d:60", start)}, env_merge = true,
+      stdout = "capture", stderr = "capture"})
+    wait_for("the step", function() return read_number(pidfile) end)
+    out, status, err = gc()
+    assert.equal(0, status, err)
+    assert.equal("", out)
+    assert.equal("Running", runs()[1].status)
+    assert(p:kill("SIGTERM"))
+    local r = p:wait()
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("Canceled", runs()[1].status)
+  end)
+
   describe("with podman", function()
     setup(function()
       require("support.images").require_podman()
