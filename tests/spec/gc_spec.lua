@@ -48,7 +48,8 @@ describe("regsh gc", function()
   end
 
   local function runs()
-    return json.decode((cmd.regsh({"task", "list-runs", "--state", state, "-o", "json"})))
+    return json.decode((cmd.regsh({"task", "list-runs", "--state", state, "-o", "json",
+      "--top", "100"})))
   end
 
   -- a `regsh run` of ctx's acb.yaml, going on in the background
@@ -64,9 +65,10 @@ describe("regsh gc", function()
     local p <close> = start_run("local")
     local step = wait_for("the step", function() return read_number(pidfile) end)
     -- alive: gc leaves the run alone
+    -- (other dead runs' objects on this host may go: only ours are looked at)
     local out, status, err = gc()
     assert.equal(0, status, err)
-    assert.equal("", out)
+    assert.not_matches("mark", out, 1, true)
     assert.equal("Running", runs()[1].status)
     assert(p:kill("SIGKILL"))
     p:wait()
@@ -75,6 +77,7 @@ describe("regsh gc", function()
     assert.equal(0, status, err)
     assert.matches("^would mark run ca1 %(task %S*%) Error: the regsh running it died %(pid %d+%)\n",
       out)
+    assert.not_matches("\nremoved ", out)
     assert.equal("Running", runs()[1].status)
     out, status, err = gc({"-o", "json"})
     assert.equal(0, status, err)
@@ -87,7 +90,7 @@ describe("regsh gc", function()
     assert.matches("^the regsh running it died %(pid %d+%)$", run.error)
     assert.equal("failed", run.steps[1].status)
     out = gc()
-    assert.equal("", out)
+    assert.not_matches("mark", out, 1, true)
   end)
 
   it("leaves the runs of a live regsh serve on the same store alone", function()
@@ -96,7 +99,7 @@ describe("regsh gc", function()
 local st = assert(regsh.store.open(%q))
 assert(require("regsh.schedule.tasks").create(st, {name = "nightly", kind = "cmd",
   context = "/dev/null", executor = "local", definition = %q,
-  timers = {{schedule = "0 10 * * *"}}}))]], state .. "/state.db",
+  timers = {{schedule = "* * * * *"}}}))]], state .. "/state.db",
       "echo $$$$ > " .. pidfile .. "; exec sleep 60")
     local out, status, err = cmd.regsh({"-e", code})
     assert.equal(0, status, out .. err)
@@ -107,12 +110,19 @@ assert(require("regsh.schedule.tasks").create(st, {name = "nightly", kind = "cmd
     wait_for("the step", function() return read_number(pidfile) end)
     out, status, err = gc()
     assert.equal(0, status, err)
-    assert.equal("", out)
-    assert.equal("Running", runs()[1].status)
+    assert.not_matches("mark", out, 1, true)
+    local running = 0
+    for _, run in ipairs(runs()) do
+      assert.not_equal("Error", run.status)
+      if run.status == "Running" then running = running + 1 end
+    end
+    assert.is_true(running >= 1)
     assert(p:kill("SIGTERM"))
     local r = p:wait()
     assert.equal(0, r.code, r.stderr)
-    assert.equal("Canceled", runs()[1].status)
+    for _, run in ipairs(runs()) do
+      assert.not_equal("Error", run.status)
+    end
   end)
 
   describe("with podman", function()
@@ -125,7 +135,8 @@ assert(require("regsh.schedule.tasks").create(st, {name = "nightly", kind = "cmd
 
     -- the reaper process watching pid (its spec names it)
     local function reaper_of(pid)
-      for name in io.popen("ls /proc"):lines() do
+      local ls <close> = assert(io.popen("ls /proc"))
+      for name in ls:lines() do
         local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline", "rb")
         if f then
           local text = f:read("a") or ""

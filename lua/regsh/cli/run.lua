@@ -112,6 +112,7 @@ return {
   end,
   run = function(args)
     if args.cmd and args.file then return cli.usage_error("run", BOTH) end
+    require("regsh.proc").reap_orphans()  -- PID 1's duty: no zombie of a step's orphans
     if args.timeout and args.timeout <= 0 then
       return cli.usage_error("run", "--timeout " .. args.timeout .. ": must be > 0 seconds")
     end

@@ -120,11 +120,12 @@ local REMOVE = {
 }
 
 -- Whether an object may go: never while its owner lives (that regsh, or its
--- reaper after a kill -9, removes it); without an owner label (an older
--- regsh made it), when its run is not one this store has alive.
-local function removable(obj, live_runs)
+-- reaper after a kill -9, removes it). Without an owner label (an older
+-- regsh made it) only when its run is one of this store's that ended or
+-- died: run ids repeat across stores, so one in no store may be alive.
+local function removable(obj, ended_runs)
   if obj.owner then return not M.owner_alive(obj.owner) end
-  return not live_runs[obj.run]
+  return ended_runs[obj.run] == true
 end
 
 -- The engines to look in: opts.engines, else each engine a run of the
@@ -162,10 +163,10 @@ function M.collect(st, opts)
         executor = run.executor}
     end
   end
-  local live_runs = {}
-  for _, row in ipairs(assert(st.db:rows(
-      "SELECT id, pid FROM task_runs WHERE status IN ('Queued', 'Running')"))) do
-    if M.alive(row.pid, me) then live_runs[row.id] = true end
+  local ended_runs = {}
+  for _, row in ipairs(assert(st.db:rows("SELECT id, status, pid FROM task_runs"))) do
+    local going = row.status == "Queued" or row.status == "Running"
+    ended_runs[row.id] = not going or not M.alive(row.pid, me)
   end
   for _, engine in ipairs(engines(st, opts)) do
     local ok, ex = pcall(exec_container.new, {engine = engine, env = opts.env})
@@ -173,7 +174,7 @@ function M.collect(st, opts)
       local objects, errors = engine_objects(ex)
       for _, e in ipairs(errors) do report.errors[#report.errors + 1] = e end
       for _, obj in ipairs(objects) do
-        if removable(obj, live_runs) then
+        if removable(obj, ended_runs) then
           local removed = true
           if not opts.dry_run then
             local args = {table.unpack(REMOVE[engine][obj.kind])}
