@@ -1339,4 +1339,23 @@ return {
     specs = {"tests/spec/pid1_spec.lua"},
     filter = "never takes the exit status",
   },
+  {
+    name = "runner-stop-kills-at-once",
+    why = "the first SIGINT/SIGTERM stops a step gracefully: SIGTERM, then the grace period,"
+      .. " then SIGKILL (closing the handle at once would SIGKILL it with the SIGTERM)",
+    file = "lua/regsh/task/runner.lua",
+    from = "if not ok and res == cancelled then pcall(p.wait, p) end",
+    to = "if false then end",
+    specs = {"tests/spec/task_run_cli_spec.lua"},
+    filter = "stops gracefully on the first signal",
+  },
+  {
+    name = "runner-second-signal-waits",
+    why = "a second SIGINT/SIGTERM kills every process of the run at once, grace or not",
+    file = "lua/regsh/task/runner.lua",
+    from = 'for p in pairs(run.procs) do pcall(p.kill, p, "SIGKILL") end',
+    to = "local _ = run.procs",
+    specs = {"tests/spec/task_run_cli_spec.lua"},
+    filter = "stops gracefully on the first signal",
+  },
 }

@@ -140,6 +140,50 @@ steps:
     assert.equal("Canceled", runs[1].status)
   end)
 
+  it("stops gracefully on the first signal (SIGTERM to the step), kills at the second", function()
+    local marks, started = dir .. "/marks", dir .. "/started"
+    -- the step survives SIGTERM (its trap notes it): only SIGKILL ends it
+    write(ctx .. "/acb.yaml", string.format([[
+version: v1.1.0
+steps:
+  - id: stubborn
+    cmd: trap 'echo term >> %s' TERM; touch %s; while true; do sleep 0.05; done
+]], marks, started))
+    -- a grace period far longer than the test: only the second signal can end the run
+    local p <close> = assert(regsh.proc.spawn{cmd.bin, "run", "--executor", "local",
+      "--state", state, "--grace", "3600", ctx, timeout = 60})
+    for _ = 1, 400 do
+      if exists(started) then break end
+      regsh.sleep(0.05)
+    end
+    assert.is_true(exists(started), "the step never started")
+    assert(p:kill("SIGTERM"))
+    local function marked()
+      local f = io.open(marks)
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      return text:find("term", 1, true) ~= nil
+    end
+    for _ = 1, 400 do
+      if marked() then break end
+      regsh.sleep(0.05)
+    end
+    assert.is_true(marked(), "the step never got SIGTERM")
+    assert(p:kill("SIGTERM"))
+    local r = p:wait()
+    assert.equal(143, r.code, r.stderr)
+    assert.matches("Received SIGTERM: canceling the run", r.stdout, 1, true)
+    local runs = require("regsh.json").decode((cmd.regsh({"task", "list-runs", "--state", state,
+      "-o", "json"})))
+    assert.equal("Canceled", runs[1].status)
+  end)
+
+  it("refuses a negative --grace with one line", function()
+    local _, status, err = run({"--grace=-1", "--cmd", "true", "/dev/null"})
+    assert.equal(2, status)
+    assert.matches("--grace %-1: must be >= 0 seconds", err)
+  end)
+
   it("runs a Lua workflow that returns its task, with its arguments and --set", function()
     write(dir .. "/wf.lua", [[
 local t = regsh.task.new{name = "wf"}
