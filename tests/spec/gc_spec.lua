@@ -14,21 +14,8 @@ local function write(path, text)
   f:close()
 end
 
-local function read_number(path)
-  local f = io.open(path)
-  local n = f and f:read("n")
-  if f then f:close() end
-  return n
-end
-
-local function wait_for(what, fn)
-  for _ = 1, 1200 do
-    local v = fn()
-    if v then return v end
-    regsh.sleep(0.05)
-  end
-  error("timed out waiting for " .. what)
-end
+local wait = require "support.wait"
+local wait_for, read_number = wait.until_true, wait.read_number
 
 describe("regsh gc", function()
   local dir, state, ctx
@@ -133,20 +120,10 @@ assert(require("regsh.schedule.tasks").create(st, {name = "nightly", kind = "cmd
       assert(status == 0, "scripts/seed-images failed: " .. out .. err)
     end)
 
-    -- the reaper process watching pid (its spec names it)
+    -- the reaper process watching pid (its spec names it: "pid":PID, escaped in its -e chunk)
     local function reaper_of(pid)
-      local ls <close> = assert(io.popen("ls /proc"))
-      for name in ls:lines() do
-        local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline", "rb")
-        if f then
-          local text = f:read("a") or ""
-          f:close()
-          if text:find("regsh.task.reaper", 1, true)
-            and text:find("pid%p*:%s*" .. pid .. "[,}]") then
-            return math.tointeger(tonumber(name))
-          end
-        end
-      end
+      return wait.find_process(string.format('pid\\":%d,', pid))
+        or wait.find_process(string.format('pid\\":%d}', pid))
     end
 
     it("spares a live run's objects, then removes them once its regsh and reaper are killed",

@@ -6,27 +6,8 @@ local cmd = require "support.cmd"
 local fs = require "regsh.fs"
 local proc = require "regsh.proc"
 
-local function wait_for(what, fn)
-  for _ = 1, 1200 do
-    local v = fn()
-    if v then return v end
-    regsh.sleep(0.05)
-  end
-  error("timed out waiting for " .. what)
-end
-
--- the host pid of a process whose command line has marker, or nil
-local function find_process(marker)
-  local ls <close> = assert(io.popen("ls /proc"))
-  for name in ls:lines() do
-    local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline", "rb")
-    if f then
-      local text = f:read("a") or ""
-      f:close()
-      if text:find(marker, 1, true) then return math.tointeger(tonumber(name)) end
-    end
-  end
-end
+local wait = require "support.wait"
+local wait_for, find_process = wait.until_true, wait.find_process
 
 -- "pid (comm) S ppid ...": state and ppid, or nil once the pid is gone
 local function stat_of(pid)

@@ -152,23 +152,15 @@ steps:
     -- a grace period far longer than the test: only the second signal can end the run
     local p <close> = assert(regsh.proc.spawn{cmd.bin, "run", "--executor", "local",
       "--state", state, "--grace", "3600", ctx, timeout = 60})
-    for _ = 1, 400 do
-      if exists(started) then break end
-      regsh.sleep(0.05)
-    end
-    assert.is_true(exists(started), "the step never started")
+    local wait = require("support.wait").until_true
+    wait("the step", function() return exists(started) end, 400)
     assert(p:kill("SIGTERM"))
-    local function marked()
+    wait("the step's SIGTERM", function()
       local f = io.open(marks)
       local text = f and f:read("a") or ""
       if f then f:close() end
-      return text:find("term", 1, true) ~= nil
-    end
-    for _ = 1, 400 do
-      if marked() then break end
-      regsh.sleep(0.05)
-    end
-    assert.is_true(marked(), "the step never got SIGTERM")
+      return text:find("term", 1, true)
+    end, 400)
     assert(p:kill("SIGTERM"))
     local r = p:wait()
     assert.equal(143, r.code, r.stderr)
