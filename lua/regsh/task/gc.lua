@@ -113,8 +113,10 @@ local function engine_objects(ex)
   return out, errors
 end
 
+-- (no `network rm -f`: it would remove the containers on the network, and
+-- those are judged one by one above)
 local REMOVE = {
-  podman = {container = {"rm", "-f", "-t", "0"}, network = {"network", "rm", "-f"},
+  podman = {container = {"rm", "-f", "-t", "0"}, network = {"network", "rm"},
             volume = {"volume", "rm", "-f"}},
   docker = {container = {"rm", "-f"}, network = {"network", "rm"}, volume = {"volume", "rm", "-f"}},
 }
