@@ -3,6 +3,8 @@
 ** a session (and process group) of its own, with its output captured into
 ** capped buffers or cut into lines for lua/regsh/proc.lua to hand to callbacks;
 ** a timeout sends SIGTERM to the group, then SIGKILL after a grace period.
+** reap_orphans() makes regsh a child subreaper that reaps the orphans
+** re-parented to it (as PID 1 in a container too): never libuv's children.
 ** The op contract is in loop.h; proc_options.c reads spawn's arguments;
 ** proc.lua is the public face (wait, callbacks).
 */
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -121,6 +124,127 @@ static int killgroup (Proc *p, int sig) {
   }
   return kill(-p->pid, sig);
 }
+
+/*
+** {======================================================
+** Orphans: the zombies of processes re-parented to us
+** =======================================================
+*/
+
+/* The pids libuv waits for (our spawned children until reaped): libuv reaps
+** each with waitpid(pid), so the orphan reaper must leave them alone. Pids
+** are the process's, not a Lua state's: one set per process. */
+static pid_t *owned_pids;
+static size_t owned_len, owned_cap;
+
+static void owned_add (pid_t pid) {
+  if (owned_len == owned_cap) {
+    size_t cap = owned_cap ? owned_cap * 2 : 16;
+    pid_t *grown = (pid_t *)realloc(owned_pids, cap * sizeof(pid_t));
+    if (grown == NULL) return;  /* then its zombie may be reaped by us: harmless */
+    owned_pids = grown;
+    owned_cap = cap;
+  }
+  owned_pids[owned_len++] = pid;
+}
+
+static void owned_remove (pid_t pid) {
+  for (size_t i = 0; i < owned_len; i++) {
+    if (owned_pids[i] == pid) {
+      owned_pids[i] = owned_pids[--owned_len];
+      return;
+    }
+  }
+}
+
+static int owned_has (pid_t pid) {
+  for (size_t i = 0; i < owned_len; i++)
+    if (owned_pids[i] == pid) return 1;
+  return 0;
+}
+
+static uv_signal_t *orphan_watcher;  /* SIGCHLD, once reap_orphans() ran */
+static lua_Integer orphans_reaped;
+
+/* Reap every zombie child that is not libuv's and is outside our session:
+** a child we forked without a session of its own (io.popen, os.execute)
+** is waited for by whoever forked it, and stays theirs. */
+static void reap_orphans_now (void) {
+  pid_t me = getpid(), session = getsid(0);
+  DIR *dir = opendir("/proc");
+  struct dirent *entry;
+  if (dir == NULL) return;
+  while ((entry = readdir(dir)) != NULL) {
+    char path[300], buf[512], *paren, state;
+    int pid, ppid, sid, status;
+    FILE *f;
+    size_t n;
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+    if ((f = fopen(path, "r")) == NULL) continue;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) S ppid pgrp session ...": the last ')' ends comm */
+    if ((paren = strrchr(buf, ')')) == NULL) continue;
+    if (sscanf(paren + 1, " %c %d %*d %d", &state, &ppid, &sid) != 3) continue;
+    pid = atoi(entry->d_name);
+    if (state != 'Z' || ppid != me || sid == session || owned_has(pid)) continue;
+    if (waitpid(pid, &status, WNOHANG) == pid) orphans_reaped++;
+  }
+  closedir(dir);
+}
+
+static void orphan_cb (uv_signal_t *h, int signum) {
+  (void)h; (void)signum;
+  reap_orphans_now();
+}
+
+/* [-0, +0, -] the state closes: stop watching SIGCHLD (before the loop goes) */
+static int reaper_gc (lua_State *L) {
+  (void)L;
+  if (orphan_watcher) {
+    uv_signal_stop(orphan_watcher);
+    regsh_close_handle(orphan_watcher);
+    orphan_watcher = NULL;
+  }
+  return 0;
+}
+
+/* reap_orphans() -> the number of orphans reaped so far: make this process
+** a child subreaper (orphaned descendants come to us, not to init) and reap
+** them as they end, on each SIGCHLD. Idempotent. */
+static int proc_reap_orphans (lua_State *L) {
+  if (orphan_watcher == NULL) {
+    uv_loop_t *uv = regsh_loop_uv(regsh_loop_of(L));
+    uv_signal_t *h = (uv_signal_t *)malloc(sizeof(uv_signal_t));
+    int r;
+    if (h == NULL) return luaL_error(L, "not enough memory");
+    if ((r = uv_signal_init(uv, h)) != 0) {
+      free(h);
+      return regsh_fail_errno(L, -r, "cannot watch SIGCHLD");
+    }
+    if ((r = uv_signal_start(h, orphan_cb, SIGCHLD)) != 0) {
+      regsh_close_handle(h);
+      return regsh_fail_errno(L, -r, "cannot watch SIGCHLD");
+    }
+    uv_unref((uv_handle_t *)h);  /* it must not keep the loop alive */
+    orphan_watcher = h;
+    /* closed by a registry userdata's __gc, which runs before the loop's */
+    lua_newuserdatauv(L, 0, 0);
+    regsh_newclass(L, "regsh.proc.reaper", reaper_gc, NULL, NULL, 0);
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, (void *)&orphan_watcher);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && getpid() != 1)
+      return regsh_fail_errno(L, errno, "cannot become a child subreaper");
+  }
+  reap_orphans_now();  /* those that ended before we watched */
+  lua_pushinteger(L, orphans_reaped);
+  return 1;
+}
+
+/* }====================================================== */
+
 
 static void output_close (Output *o) {
   if (o->pipe) {
@@ -239,6 +363,7 @@ static void exit_cb (uv_process_t *h, int64_t exit_status, int term_signal) {
   p->term_signal = term_signal;
   regsh_close_handle(h);
   p->process = NULL;
+  owned_remove(p->pid);  /* libuv reaped it */
   check_done(p);
 }
 
@@ -252,6 +377,7 @@ static void release (Proc *p) {
     regsh_close_handle(p->process);
     p->process = NULL;
     while (waitpid(p->pid, &status, WNOHANG) == -1 && errno == EINTR) {}
+    owned_remove(p->pid);  /* an orphan reaper may reap it when it ends */
   }
   else if (p->process) {
     int status;
@@ -259,6 +385,7 @@ static void release (Proc *p) {
     regsh_close_handle(p->process);  /* libuv forgets the pid: we reap it */
     p->process = NULL;
     while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR) {}
+    owned_remove(p->pid);
   }
   else if (p->op.active && !p->detached)
     killgroup(p, SIGKILL);  /* the leader is gone, members hold the pipes */
@@ -580,6 +707,7 @@ static int proc_spawn (lua_State *L) {
     return spawnfail(L, r, options.file, o.cwd);
   }
   p->pid = p->process->pid;
+  owned_add(p->pid);
   p->process->data = p;
   p->closed = 0;
   for (int i = 0; i < 3; i++) close_fd(&p->child_fd[i]);
@@ -721,6 +849,7 @@ static const luaL_Reg proc_metamethods[] = {
 };
 
 static const luaL_Reg proc_funcs[] = {
+  {"reap_orphans", proc_reap_orphans},
   {"result", proc_result},
   {"signal", proc_signal},
   {"spawn", proc_spawn},

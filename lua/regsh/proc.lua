@@ -107,6 +107,13 @@ end
 --- child (check it is the one you mean first: pids are reused).
 M.signal = core.signal
 
+--- reap_orphans() -> the number reaped so far | fail: become a child
+--- subreaper and reap, on each SIGCHLD, the orphaned descendants that end
+--- (PID 1's duty in a container); never a process regsh.proc started, nor one
+--- forked in regsh's own session (io.popen's, os.execute's). regsh serve and
+--- regsh run call it.
+M.reap_orphans = core.reap_orphans
+
 --- run(spec) -> result | nil, "CODE: message", "CODE": start a process and
 --- wait for it; an error while waiting (a callback's, a cancellation) kills it.
 function M.run(spec)

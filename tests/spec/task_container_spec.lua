@@ -78,7 +78,7 @@ describe("the container executor", function()
         "--network", "regsh_" .. key, "--network-alias", "web", "--cpus", "2",
         "--entrypoint", "sh", "--name", key .. "_web",
         "--label", "regsh.run=ca7", "--label", "regsh.task=nightly", "--label", "regsh.key=" .. key,
-        "--label", "regsh.step=web",
+        "--label", "regsh.owner=" .. exec_container.owner(), "--label", "regsh.step=web",
         "--volume", "/tmp/ws:/workspace", "--volume", key .. "_home:/acb/home",
         "--volume", "<run dir>/volumes/creds:/run/creds",
         "--env", "HOME=/acb/home", "--env", "A=1", "--env", "MY_SECRET=x y",

@@ -140,6 +140,42 @@ steps:
     assert.equal("Canceled", runs[1].status)
   end)
 
+  it("stops gracefully on the first signal (SIGTERM to the step), kills at the second", function()
+    local marks, started = dir .. "/marks", dir .. "/started"
+    -- the step survives SIGTERM (its trap notes it): only SIGKILL ends it
+    write(ctx .. "/acb.yaml", string.format([[
+version: v1.1.0
+steps:
+  - id: stubborn
+    cmd: trap 'echo term >> %s' TERM; touch %s; while true; do sleep 0.05; done
+]], marks, started))
+    -- a grace period far longer than the test: only the second signal can end the run
+    local p <close> = assert(regsh.proc.spawn{cmd.bin, "run", "--executor", "local",
+      "--state", state, "--grace", "3600", ctx, timeout = 60})
+    local wait = require("support.wait").until_true
+    wait("the step", function() return exists(started) end, 400)
+    assert(p:kill("SIGTERM"))
+    wait("the step's SIGTERM", function()
+      local f = io.open(marks)
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      return text:find("term", 1, true)
+    end, 400)
+    assert(p:kill("SIGTERM"))
+    local r = p:wait()
+    assert.equal(143, r.code, r.stderr)
+    assert.matches("Received SIGTERM: canceling the run", r.stdout, 1, true)
+    local runs = require("regsh.json").decode((cmd.regsh({"task", "list-runs", "--state", state,
+      "-o", "json"})))
+    assert.equal("Canceled", runs[1].status)
+  end)
+
+  it("refuses a negative --grace with one line", function()
+    local _, status, err = run({"--grace=-1", "--cmd", "true", "/dev/null"})
+    assert.equal(2, status)
+    assert.matches("--grace %-1: must be >= 0 seconds", err)
+  end)
+
   it("runs a Lua workflow that returns its task, with its arguments and --set", function()
     write(dir .. "/wf.lua", [[
 local t = regsh.task.new{name = "wf"}
@@ -162,7 +198,8 @@ return t
     assert.equal(0, status, err)
     local lines = {}
     for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
-    assert.matches("^RUN ID%s+TASK%s+PLATFORM%s+STATUS%s+TRIGGER%s+STARTED%s+DURATION$", lines[1])
+    assert.matches("^RUN ID%s+TASK%s+PLATFORM%s+STATUS%s+TRIGGER%s+STARTED%s+DURATION%s+ATTEMPTS$",
+      lines[1])
     assert.matches("^ca2%s+%S+%s+Failed%s+Manual%s+%d%d%d%d%-%d%d%-%d%dT", lines[3])
     assert.matches("^ca1%s+%S+%s+Succeeded%s+Manual", lines[4])
     out = cmd.regsh({"task", "list-runs", "--state", state, "--top", "1", "-o", "json"})
@@ -178,5 +215,36 @@ return t
     local _, s3, err3 = cmd.regsh({"task", "logs", "ca9", "--state", state})
     assert.equal(1, s3)
     assert.matches("no run ca9", err3, 1, true)
+  end)
+
+  it("records every attempt: a step failing twice then passing shows three", function()
+    local counter = dir .. "/count"
+    write(ctx .. "/acb.yaml", string.format([[
+version: v1.1.0
+steps:
+  - id: flaky
+    retries: 2
+    retryDelay: 1
+    cmd: n=$(cat %s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s; test $n -ge 3
+]], counter, counter))
+    local _, status, err = run({ctx})
+    assert.equal(0, status, err)
+    local out = cmd.regsh({"task", "list-runs", "--state", state})
+    assert.matches("\nca1 .-Succeeded%s+Manual%s+%S+%s+%S+%s+3\n", out)
+    local list = require("regsh.json").decode(
+      (cmd.regsh({"task", "list-runs", "--state", state, "-o", "json"})))
+    local step = list[1].steps[1]
+    assert.equal("flaky", step.stepId)
+    assert.equal(3, #step.attempts)
+    for i, a in ipairs(step.attempts) do
+      assert.equal(i, a.attempt)
+      assert.equal(i < 3 and 1 or 0, a.exitCode)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT", a.startTime)
+      assert.is_true(a.duration >= 0)
+    end
+    out = cmd.regsh({"task", "logs", "ca1", "--state", state})
+    assert.matches("\nAttempts:\nStep flaky attempt 1: exit 1, started %S+, %d+%.%d+s\n"
+      .. "Step flaky attempt 2: exit 1, started %S+, %d+%.%d+s\n"
+      .. "Step flaky attempt 3: exit 0, started %S+, %d+%.%d+s\n$", out)
   end)
 end)

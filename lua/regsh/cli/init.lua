@@ -9,7 +9,7 @@ M.commands = {
   "help", "completion", "repl",
   "catalog", "ls", "digest", "manifest", "config", "rm", "cp", "referrers", "purge",
   "run", "task",
-  "cron", "serve",
+  "cron", "serve", "gc",
   "login", "logout",
 }
 

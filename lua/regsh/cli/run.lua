@@ -43,7 +43,8 @@ end
 
 local function run_options(args, values, secrets)
   return {executor = args.executor, registry = args.registry or os.getenv("ACR_DEFAULT_REGISTRY"),
-    timeout = args.timeout, values = values, secrets = secrets, dry_run = args.dry_run,
+    timeout = args.timeout, grace = args.grace, values = values, secrets = secrets,
+    dry_run = args.dry_run,
     store = args.state and (args.state .. "/state.db") or nil}
 end
 
@@ -103,6 +104,9 @@ return {
       .. "local).", nil):choices{"podman", "docker", "local"}
     cmd:option("--timeout", "The run's timeout in seconds (default 3600).", nil, math.tointeger)
       :argname("<s>")
+    cmd:option("--grace", "Seconds a step has after the first SIGINT/SIGTERM (its processes "
+      .. "get SIGTERM) before SIGKILL; a second signal kills at once (default 2).", nil,
+      tonumber):argname("<s>")
     cmd:flag("--dry-run", "Print the plan and the command each step would run; start nothing.")
     cmd:option("--state", "The directory of regsh's state store (default "
       .. "$XDG_STATE_HOME/regsh).", nil):argname("<dir>")
@@ -112,6 +116,10 @@ return {
   end,
   run = function(args)
     if args.cmd and args.file then return cli.usage_error("run", BOTH) end
+    require("regsh.proc").reap_orphans()  -- PID 1's duty: no zombie of a step's orphans
+    if args.grace and args.grace < 0 then
+      return cli.usage_error("run", "--grace " .. args.grace .. ": must be >= 0 seconds")
+    end
     if args.timeout and args.timeout <= 0 then
       return cli.usage_error("run", "--timeout " .. args.timeout .. ": must be > 0 seconds")
     end

@@ -59,6 +59,7 @@ return {
     local clock, cerr = require("regsh.schedule.clock").from_env(os.getenv("REGSH_SERVE_CLOCK"))
     if not clock then return cli.fail("serve", cerr) end
     local daemon = require "regsh.schedule.daemon"
+    require("regsh.proc").reap_orphans()  -- PID 1's duty: no zombie of a step's orphans
     local st, err = require("regsh.store").open(args.state and (args.state .. "/state.db") or nil)
     if not st then return cli.fail("serve", err) end
     -- `regsh task create` and the like SIGHUP the pid in the lock (a reload);

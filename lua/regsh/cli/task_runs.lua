@@ -60,6 +60,36 @@ local function duration(run)
   return string.format("%02d:%02d:%02d", d // 3600, d % 3600 // 60, d % 60)
 end
 
+-- an attempt's outcome: "exit 1", "signal SIGKILL", or "not started"
+local function outcome(a)
+  if a.exit_code then return "exit " .. a.exit_code end
+  if a.signal then return "signal " .. a.signal end
+  return "not started"
+end
+
+-- the run's steps with their attempts, as -o json shows them
+local function steps_json(run)
+  local json = require "regsh.json"
+  local steps = json.array()
+  for i, s in ipairs(run.steps or {}) do
+    local attempts = json.array()
+    for j, a in ipairs(s.attempts) do
+      attempts[j] = {attempt = a.attempt, exitCode = a.exit_code, signal = a.signal,
+        startTime = iso(a.started), duration = a.duration}
+    end
+    steps[i] = {stepId = s.step_id, status = s.status, exitCode = s.exit_code,
+      error = s.error, attempts = attempts}
+  end
+  return steps
+end
+
+-- the number of attempts of all the run's steps
+local function attempt_count(run)
+  local n = 0
+  for _, s in ipairs(run.steps or {}) do n = n + #s.attempts end
+  return n
+end
+
 local function platform()
   local p = require("regsh.task.runner").run_info{id = ""}
   return p.OS
@@ -71,10 +101,14 @@ function M.list_runs(args)
   local st, err = open_store(args)
   if not st then return cli.fail("task list-runs", err) end
   local list
-  list, err = require("regsh.task.runs").list(st, {task = args.name, status = args.run_status,
-    top = args.top})
+  local runs = require "regsh.task.runs"
+  list, err = runs.list(st, {task = args.name, status = args.run_status, top = args.top})
+  if not list then
+    st:close()
+    return cli.fail("task list-runs", err)
+  end
+  for _, r in ipairs(list) do r.steps = (runs.get(st, r.id) or {}).steps end
   st:close()
-  if not list then return cli.fail("task list-runs", err) end
   if args.output == "json" then
     local json = require "regsh.json"
     local out = json.array()
@@ -82,16 +116,17 @@ function M.list_runs(args)
       out[i] = {runId = r.id, task = r.task, status = r.status, trigger = r.trigger,
         registry = r.registry, executor = r.executor, createTime = iso(r.created),
         startTime = iso(r.started), finishTime = r.finished and iso(r.finished) or nil,
-        duration = duration(r), error = r.error}
+        duration = duration(r), error = r.error, steps = steps_json(r)}
     end
     cli.print_json(out)
     return 0
   end
-  local rows = {{"RUN ID", "TASK", "PLATFORM", "STATUS", "TRIGGER", "STARTED", "DURATION"}}
+  local rows = {{"RUN ID", "TASK", "PLATFORM", "STATUS", "TRIGGER", "STARTED", "DURATION",
+    "ATTEMPTS"}}
   local os_name = #list > 0 and platform() or ""
   for _, r in ipairs(list) do
     rows[#rows + 1] = {r.id, r.task or "", os_name, r.status, r.trigger or "",
-      iso(r.started or r.created), duration(r)}
+      iso(r.started or r.created), duration(r), tostring(attempt_count(r))}
   end
   M.print_table(rows)
   return 0
@@ -125,9 +160,23 @@ function M.logs(args)
       .. args.name .. "'") or "", ".\nRun ID: ", id, "\n\n")
   end
   local text = runs.log(st, id)
+  local run = text and runs.get(st, id)
   st:close()
   if not text then return cli.fail("task logs", "ENOENT: no run " .. id) end
   io.stdout:write(text)
+  -- then a line per attempt of each step: number, outcome, start, duration
+  local lines = {}
+  for _, s in ipairs(run.steps) do
+    for _, a in ipairs(s.attempts) do
+      lines[#lines + 1] = require("regsh.registry.redact").printable(string.format(
+        "Step %s attempt %d: %s, started %s, %.3fs", s.step_id, a.attempt, outcome(a),
+        iso(a.started), a.duration or 0))
+    end
+  end
+  if #lines > 0 then
+    if text ~= "" and text:sub(-1) ~= "\n" then io.stdout:write("\n") end
+    io.stdout:write("\nAttempts:\n", table.concat(lines, "\n"), "\n")
+  end
   return 0
 end
 

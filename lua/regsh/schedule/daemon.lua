@@ -31,17 +31,6 @@ local function self_pid()
   return require("regsh.task.exec_container").self_pid()
 end
 
--- Whether pid is a live regsh other than this one (a pid reused by some
--- other program does not keep a run alive).
-local function live_regsh(pid, me)
-  if not pid or pid == me or not process_start(pid) then return false end
-  local f = io.open("/proc/" .. pid .. "/comm")
-  if not f then return false end
-  local name = f:read("l") or ""
-  f:close()
-  return name:find("regsh", 1, true) ~= nil
-end
-
 local function iso(t)
   return require("regsh.time").format_rfc3339(t)
 end
@@ -87,37 +76,17 @@ function M.unlock(st, id)
   return st:run_end(id, "stopped", {})
 end
 
--- A dead run's containers, networks and volumes (labelled regsh.run=ID).
-local function cleanup_containers(run)
-  if run.executor ~= "podman" and run.executor ~= "docker" then return end
-  local ok, ex = pcall(require("regsh.task.exec_container").new, {engine = run.executor})
-  if ok and ex then pcall(ex.cleanup_key, ex, run.id, nil, "regsh.run") end
-end
-
---- recover(st) -> array of the runs marked Error: runs Queued or Running
---- whose process is no live regsh (a daemon or `regsh run` killed with -9)
---- end as Error, their steps in progress failed, their containers removed.
+--- recover(st) -> array of the runs marked Error: regsh gc at the start
+--- (regsh.task.gc): runs whose regsh died end as Error, and the objects
+--- of runs not alive are removed, each logged.
 function M.recover(st)
-  local me = self_pid()
-  local rows = assert(st.db:rows([[
-SELECT id, task, trigger, pid, executor FROM task_runs WHERE status IN ('Queued', 'Running')]]))
-  local out = {}
-  for _, run in ipairs(rows) do
-    if not live_regsh(run.pid, me) then
-      run.error = string.format("the %s running it died (pid %s)",
-        run.trigger == "Timer" and "daemon" or "regsh", tostring(run.pid))
-      assert(st:transaction(function()
-        local ok, err, code = runs.finish(st, run.id, "Error", run.error)
-        if not ok then return nil, err, code end
-        return st.db:exec([[
-UPDATE task_steps SET status = 'failed', error = ? WHERE run_id = ? AND status = 'inprogress']],
-          run.error, run.id)
-      end))
-      cleanup_containers(run)
-      out[#out + 1] = run
-    end
+  local report = require("regsh.task.gc").collect(st)
+  local log = require("regsh.log").logger("serve")
+  for _, obj in ipairs(report.objects) do
+    log("info", "removed a dead run's " .. obj.kind, {name = obj.name, run = obj.run})
   end
-  return out
+  for _, e in ipairs(report.errors) do log("warn", "gc: " .. e) end
+  return report.runs
 end
 
 --- new{store =, clock =, concurrency = 4, grace = 30, schedules = {...}} -> daemon.

@@ -128,13 +128,15 @@ function Executor:state(run)
 end
 
 --- labels(run) -> {{name, value}, ...}: what every container, network and
---- volume of the run carries; regsh.key is the one cleanup filters on.
+--- volume of the run carries; regsh.key is the one cleanup filters on,
+--- regsh.owner ("pid:start" of this regsh) the one regsh gc spares while
+--- that process lives (regsh.task.gc).
 function Executor:labels(run)
   local st = self:state(run)
   local task = run.task or {}
   local labels = {
     {"regsh.run", run.id}, {"regsh.task", (run.labels or {})["regsh.task"] or task.name or ""},
-    {"regsh.key", st.key},
+    {"regsh.key", st.key}, {"regsh.owner", M.owner()},
   }
   return labels
 end
@@ -588,6 +590,12 @@ function M.self_pid()
   local pid = f:read("n")
   f:close()
   return pid
+end
+
+--- owner() -> "pid:start" of this regsh: the value of the regsh.owner label.
+function M.owner()
+  local pid = M.self_pid()
+  return string.format("%d:%s", pid, M.start_time(pid))
 end
 
 --- start_time(pid) -> the process's start time in clock ticks (field 22 of

@@ -49,7 +49,7 @@ function Task:step(fields)
   return self
 end
 
---- t:run{executor =, registry =, context =, timeout =, values =, store =,
+--- t:run{executor =, registry =, context =, timeout =, grace =, values =, store =,
 --- dry_run =, on_output =} -> run (run.id, run.status, run.steps).
 function Task:run(opts)
   if opts ~= nil then check_table(opts, "run") end

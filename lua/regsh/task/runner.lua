@@ -210,6 +210,17 @@ local function with_timeout(seconds, fn, ...)
   return table.unpack(r, 2, r.n)
 end
 
+-- Wait for a step's process -> pcall's results. A stop (a cancellation)
+-- raises at once, but the process only got SIGTERM: closing the handle now
+-- would SIGKILL it. So it gets its grace period (regsh.proc sends SIGKILL
+-- when that is over) unless a second signal kills it sooner (watch_signals).
+local function wait_out(run, p)
+  local ok, res = pcall(p.wait, p)
+  if not ok and res == cancelled then pcall(p.wait, p) end
+  run.procs[p] = nil
+  return ok, res
+end
+
 -- One process of a step: streamed, recorded as an attempt. The executor's
 -- spawn option `step_detached = true` (local detach) means success once it
 -- started: it then runs on in a task that cleanup cancels.
@@ -218,7 +229,8 @@ local function launch(run, step, argv, spawn_opts, attempt, capture)
     if capture then capture[#capture + 1] = line end
     run.emit(step.id .. " | " .. line, step.id)
   end
-  local spec = {argv = argv, on_stdout = line_out, on_stderr = line_out}
+  -- grace: the seconds between a stop's SIGTERM and its SIGKILL (run.grace)
+  local spec = {argv = argv, on_stdout = line_out, on_stderr = line_out, grace = run.grace}
   local detached, drop_stderr = false, nil
   for k, v in pairs(spawn_opts or {}) do
     if k == "step_detached" then detached = v
@@ -243,15 +255,13 @@ local function launch(run, step, argv, spawn_opts, attempt, capture)
   if detached then
     run.detached[#run.detached + 1] = async.spawn(function()
       local handle <close> = p
-      handle:wait()
-      run.procs[p] = nil
+      wait_out(run, handle)
     end)
     runs.attempt(run.store, run.id, {step_id = step.id, attempt = attempt, started = wall,
       duration = 0})
     return true
   end
-  local ok, res = pcall(p.wait, p)
-  run.procs[p] = nil
+  local ok, res = wait_out(run, p)
   if not ok then
     p:close()
     runs.attempt(run.store, run.id, {step_id = step.id, attempt = attempt, signal = "SIGKILL",
@@ -465,7 +475,8 @@ local function schedule(run)
 end
 
 -- SIGINT/SIGTERM while the run goes: the first stops it (Canceled; steps
--- cancelled, cleanup runs), a second kills every process of the run at once.
+-- cancelled: SIGTERM to each step's process group, SIGKILL once the grace
+-- period is over; cleanup runs), a second kills every process of the run at once.
 local function watch_signals(run)
   local watchers = {}
   for _, name in ipairs{"SIGINT", "SIGTERM"} do
@@ -575,6 +586,8 @@ end
 --- says why. opts.task_name, trigger ("Manual"|"Timer"), timer and
 --- occurrence go to the run record; a Timer run for an occurrence that
 --- already has a run fails with EEXIST before anything starts.
+--- opts.grace: seconds a stopped step's processes have between SIGTERM and
+--- SIGKILL (default regsh.proc's 2).
 --- opts.on_start(run) is called once the run is recorded (run.stop(status,
 --- why) ends it); opts.signals = false leaves SIGINT/SIGTERM to the caller.
 function M.run(task, opts)
@@ -586,7 +599,7 @@ function M.run(task, opts)
   local run = {
     status = "Queued", registry = opts.registry, values = opts.values or {},
     secrets = opts.secrets or {}, steps = {}, records = {}, procs = {}, detached = {},
-    exit_codes = {}, store = st, t0 = now(), task_name = name,
+    exit_codes = {}, store = st, t0 = now(), task_name = name, grace = opts.grace,
   }
   make_output(run, opts)
   local timeout = opts.timeout or M.DEFAULT_TIMEOUT
