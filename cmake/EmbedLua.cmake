@@ -11,7 +11,8 @@ foreach(rel IN LISTS FILES)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
   string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" bytes "${bytes}")
   # module name: lua/regsh/foo/init.lua -> regsh.foo, lua/regsh/foo/bar.lua ->
-  # regsh.foo.bar; policies/keep-semver.lua -> policies.keep-semver
+  # regsh.foo.bar; policies/keep-semver.lua -> policies.keep-semver;
+  # docs/reference/registry.md -> docs.reference.registry.md
   string(REGEX REPLACE "^lua/" "" mod "${rel}")
   string(REGEX REPLACE "\\.lua$" "" mod "${mod}")
   string(REGEX REPLACE "/init$" "" mod "${mod}")
