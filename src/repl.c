@@ -281,6 +281,12 @@ static int repl_reader (lua_State *L) {
   ** whole, and so do `app/web-1` and `tests/spec` inside strings */
   rl_basic_word_break_characters = " \t\n\"'`=;,(){}[]<>#&|";
   rl_completion_append_character = '\0';
+  /* Ctrl-R: libedit's incremental search (em-inc-search-prev) reads the
+  ** terminal itself, which a reader fed one character at a time by the loop
+  ** cannot host; ed-search-prev-history searches with the typed text instead
+  ** (type part of a line, then Ctrl-R; again for older ones) */
+  rl_initialize();  /* once per process: binding needs the editor made */
+  rl_parse_and_bind("bind ^R ed-search-prev-history");
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   completing = lua_tothread(L, -1);  /* the registry keeps it alive */
   lua_pop(L, 1);
