@@ -144,7 +144,9 @@ function M.running()
     while true do
       i = i + 1
       session.drawn = true
-      io.stderr:write("\r", frames[i % #frames + 1], " ")
+      -- the cursor goes back to the line's start: output the call prints
+      -- overwrites the frame instead of following it
+      io.stderr:write("\r", frames[i % #frames + 1], "\r")
       io.stderr:flush()
       async.sleep(0.1)
     end

@@ -27,7 +27,7 @@ end
 
 --- A string as a Lua literal, its control characters escaped.
 function M.quote(s)
-  return '"' .. redact.printable(s):gsub('[\\"]', "\\%0") .. '"'
+  return '"' .. redact.printable((s:gsub('[\\"]', "\\%0"))) .. '"'
 end
 
 local function is_identifier(s)
