@@ -15,6 +15,7 @@ end
 local function start(args, env)
   env = env or {}
   env.NO_COLOR = env.NO_COLOR or "1"
+  env.XDG_STATE_HOME = env.XDG_STATE_HOME or "/nonexistent"   -- no history in the real home
   local argv = {cmd.bin}
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
   local s = tmux.start(argv, env)

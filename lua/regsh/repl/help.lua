@@ -73,25 +73,48 @@ local function section_text(s)
   return s.heading:gsub("`", "") .. "\n\n" .. body .. "\n"
 end
 
--- where a value lives: "regsh.registry.open", "client:tags", "regsh.registry"
-local function names_of(value)
-  local names = {}
-  for modname, mod in pairs(package.loaded) do
-    if type(modname) == "string" and modname:match("^regsh%.") and not modname:match("core")
+-- the modules to search, by name: package.loaded's and the `regsh` facade's
+-- (the facade keeps the module it loaded first, even if it was loaded again)
+local function modules()
+  local list = {}
+  for name, mod in pairs(package.loaded) do
+    if type(name) == "string" and name:match("^regsh%.") and not name:match("core")
       and type(mod) == "table" then
-      if mod == value then names[#names + 1] = modname end
-      for k, v in pairs(mod) do
-        if v == value and type(k) == "string" then names[#names + 1] = modname .. "." .. k end
+      list[#list + 1] = {name, mod}
+    end
+  end
+  local facade = rawget(_G, "regsh")
+  if type(facade) == "table" then
+    for key, mod in pairs(facade) do
+      if type(key) == "string" and type(mod) == "table" then
+        list[#list + 1] = {"regsh." .. key, mod}
       end
     end
   end
-  local ok, client = pcall(function()
-    return getmetatable(require("regsh.registry").open("127.0.0.1:1")).__index
-  end)
-  if ok and type(client) == "table" then
-    if value == client then names[#names + 1] = "client" end
-    for k, v in pairs(client) do
-      if v == value then names[#names + 1] = "client:" .. k end
+  return list
+end
+
+-- where a value lives: "regsh.registry.open", "client:tags", "regsh.registry"
+local function names_of(value)
+  local names, seen = {}, {}
+  local function add(name)
+    if not seen[name] then seen[name] = true; names[#names + 1] = name end
+  end
+  for _, entry in ipairs(modules()) do
+    local modname, mod = entry[1], entry[2]
+    if mod == value then add(modname) end
+    for k, v in pairs(mod) do
+      if v == value and type(k) == "string" then add(modname .. "." .. k) end
+    end
+    -- a registry module's client class: its methods are client:NAME
+    if modname == "regsh.registry" and type(mod.open) == "function" then
+      local ok, client = pcall(function() return getmetatable(mod.open("127.0.0.1:1")).__index end)
+      if ok and type(client) == "table" then
+        if value == client then add("client") end
+        for k, v in pairs(client) do
+          if v == value then add("client:" .. k) end
+        end
+      end
     end
   end
   table.sort(names, function(a, b) return #a > #b or (#a == #b and a < b) end)
