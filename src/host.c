@@ -257,6 +257,9 @@ static void use_lua_dir (lua_State *L, const char *dir) {
 static void preload_embedded (lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (int i = 0; regsh_embedded_modules[i].name; i++) {
+    size_t len = strlen(regsh_embedded_modules[i].chunkname);
+    if (len > 3 && strcmp(regsh_embedded_modules[i].chunkname + len - 3, ".md") == 0)
+      continue;  /* a reference page: text for help(), not a module */
     lua_pushinteger(L, i);
     lua_pushcclosure(L, embedded_loader, 1);
     lua_setfield(L, -2, regsh_embedded_modules[i].name);

@@ -5,8 +5,11 @@
 ** <eof>) asks for more lines. Results print through regsh.repl's printer.
 ** On a terminal a line is read through the loop (regsh.repl.read and the
 ** reader op here), so spawned tasks, timers and signal handlers go on while
-** the prompt waits.
+** the prompt waits. History, completion candidates and `:commands` are
+** policy, in regsh.repl: this file only hands libedit what Lua decides.
 */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +114,6 @@ static int reader_feed (lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (*finished.line) add_history(finished.line);
   lua_pushstring(L, finished.line);
   free(finished.line);
   finished.line = NULL;
@@ -130,6 +132,116 @@ static int reader_abandon (lua_State *L) {
   return 0;
 }
 
+/* reader:remember(line): add a line to the history (regsh.repl decides
+** which lines may be kept) */
+static int reader_remember (lua_State *L) {
+  luaL_checkudata(L, 1, READER_TYPE);
+  add_history(luaL_checkstring(L, 2));
+  return 0;
+}
+
+/* reader:load_history(path, max): read a history file, keep the last max */
+static int reader_load_history (lua_State *L) {
+  const char *path;
+  luaL_checkudata(L, 1, READER_TYPE);
+  path = luaL_checkstring(L, 2);
+  stifle_history((int)luaL_checkinteger(L, 3));
+  lua_pushboolean(L, read_history(path) == 0);
+  return 1;
+}
+
+/* reader:save_history(path) -> true | nil, message: the file is created
+** 0600 (and made 0600 if it was not) before libedit writes it, since its
+** lines are the user's commands */
+static int reader_save_history (lua_State *L) {
+  const char *path;
+  int fd;
+  luaL_checkudata(L, 1, READER_TYPE);
+  path = luaL_checkstring(L, 2);
+  fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || fchmod(fd, 0600) != 0) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(err));
+    return 2;
+  }
+  close(fd);
+  if (write_history(path) != 0) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: cannot write the history", path);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/*
+** Completion: libedit calls back with the word under the cursor; the
+** candidates come from regsh.repl.complete(line before the cursor, word),
+** run protected (no Lua error may cross libedit's frames). The callback has
+** no context argument, so the state waits in this static while a prompt is
+** installed (one terminal).
+*/
+static lua_State *completing;
+
+static char *dup_string (lua_State *L, int idx) {
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  char *copy = (char *)malloc(len + 1);
+  if (copy) memcpy(copy, s, len + 1);
+  return copy;
+}
+
+static int complete_lua (lua_State *L) {
+  const char *text = (const char *)lua_touserdata(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "regsh.repl");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "complete");
+  lua_pushlstring(L, rl_line_buffer, (size_t)rl_point);
+  lua_pushstring(L, text);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+/* the candidates as libedit wants them: [0] the common prefix, then each
+** candidate, then NULL; NULL when there is none */
+static char **on_complete (const char *text, int start, int end) {
+  lua_State *L = completing;
+  char **matches = NULL;
+  lua_Integer n, i;
+  int top;
+  (void)start;
+  (void)end;
+  rl_attempted_completion_over = 1;  /* no file name fallback */
+  if (L == NULL || !lua_checkstack(L, 8)) return NULL;
+  top = lua_gettop(L);
+  lua_pushcfunction(L, complete_lua);
+  lua_pushlightuserdata(L, (void *)text);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) goto done;
+  n = (lua_Integer)lua_rawlen(L, -1);
+  if (n == 0 || n > 100000) goto done;
+  matches = (char **)calloc((size_t)n + 2, sizeof(char *));
+  if (matches == NULL) goto done;
+  lua_getfield(L, -1, "prefix");  /* regsh.repl gives the common prefix */
+  matches[0] = lua_type(L, -1) == LUA_TSTRING ? dup_string(L, -1) : NULL;
+  lua_pop(L, 1);
+  for (i = 1; n > 1 && i <= n; i++) {  /* one candidate: [0] alone */
+    lua_rawgeti(L, -1, i);
+    if (lua_type(L, -1) == LUA_TSTRING) matches[i] = dup_string(L, -1);
+    lua_pop(L, 1);
+  }
+  if (matches[0] == NULL) {  /* out of memory or no prefix: no completion */
+    for (i = 1; i <= n; i++) free(matches[i]);
+    free(matches);
+    matches = NULL;
+  }
+done:
+  lua_settop(L, top);
+  return matches;
+}
+
 static const char READER_KEY = 'R';
 
 /* reader() -> the terminal's reader (one per state, made on first use) */
@@ -143,7 +255,9 @@ static int repl_reader (lua_State *L) {
   if (luaL_newmetatable(L, READER_TYPE)) {
     static const luaL_Reg methods[] = {
       {"abandon", reader_abandon}, {"feed", reader_feed},
-      {"start", reader_start}, {NULL, NULL}
+      {"load_history", reader_load_history}, {"remember", reader_remember},
+      {"save_history", reader_save_history}, {"start", reader_start},
+      {NULL, NULL}
     };
     lua_pushcfunction(L, reader_gc);
     lua_setfield(L, -2, "__gc");
@@ -162,6 +276,20 @@ static int repl_reader (lua_State *L) {
   }
   r->poll->data = r;
   rl_catch_signals = 0;  /* the loop owns the signals, libedit must not */
+  rl_attempted_completion_function = on_complete;
+  /* '.', ':', '/' and '-' stay in the word: `reg:ta` completes as a
+  ** whole, and so do `app/web-1` and `tests/spec` inside strings */
+  rl_basic_word_break_characters = " \t\n\"'`=;,(){}[]<>#&|";
+  rl_completion_append_character = '\0';
+  /* Ctrl-R: libedit's incremental search (em-inc-search-prev) reads the
+  ** terminal itself, which a reader fed one character at a time by the loop
+  ** cannot host; ed-search-prev-history searches with the typed text instead
+  ** (type part of a line, then Ctrl-R; again for older ones) */
+  rl_initialize();  /* once per process: binding needs the editor made */
+  rl_parse_and_bind("bind ^R ed-search-prev-history");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  completing = lua_tothread(L, -1);  /* the registry keeps it alive */
+  lua_pop(L, 1);
   regsh_op_begin(L, -1, &r->op, reader_cancel);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &READER_KEY);
@@ -196,6 +324,22 @@ again:
 /* }====================================================== */
 #endif
 
+/* [-nargs, +(nres|1), -] regsh.repl[name](args) protected: LUA_OK with
+** its results, else the error */
+static int repl_call (lua_State *L, const char *name, int nargs, int nres) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "regsh.repl");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+    lua_pop(L, 1 + nargs);
+    lua_pushliteral(L, "regsh.repl is missing");
+    return LUA_ERRRUN;
+  }
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  lua_insert(L, -1 - nargs);
+  return regsh_docall(L, nargs, nres);
+}
+
 static int plain_line (char *buf, size_t size, const char *prompt) {
   fputs(prompt, stdout);
   fflush(stdout);
@@ -209,7 +353,6 @@ static int plain_line (char *buf, size_t size, const char *prompt) {
 static int pushline (lua_State *L, int first) {
   char buf[MAXINPUT * 8];
   const char *prompt = first ? "> " : ">> ";
-  const char *line = buf;
   int ok;
   if (lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2") == LUA_TSTRING)
     prompt = lua_tostring(L, -1);
@@ -218,7 +361,6 @@ static int pushline (lua_State *L, int first) {
     ok = loop_line(L, prompt);
     lua_remove(L, -1 - (ok != 0));  /* the prompt */
     if (ok != 1) return ok;
-    line = lua_tostring(L, -1);
   }
   else
 #endif
@@ -228,9 +370,16 @@ static int pushline (lua_State *L, int first) {
     if (!ok) return 0;
     lua_pushstring(L, buf);
   }
-  if (first && line[0] == '=') {  /* Lua 5.2 habit: '=x' prints x */
-    lua_pushfstring(L, "return %s", line + 1);
-    lua_remove(L, -2);
+  if (first) {  /* '=x' and ':commands' are rewritten by regsh.repl */
+    lua_pushvalue(L, -1);
+    if (repl_call(L, "rewrite", 1, 1) != LUA_OK)
+      lua_pop(L, 1);  /* kept as typed */
+    else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+      lua_pop(L, 2);  /* :quit */
+      return 0;
+    }
+    else if (!lua_isstring(L, -1)) lua_pop(L, 1);
+    else lua_remove(L, -2);
   }
   return 1;
 }
@@ -267,7 +416,9 @@ static int multiline (lua_State *L) {
     int status = luaL_loadbuffer(L, line, len, "=stdin");
     int more;
     if (!incomplete(L, status)) return status;
-    if ((more = pushline(L, 0)) != 1) return more == 0 ? status : READ_FAILED;
+    if ((more = pushline(L, 0)) == 0)  /* input ended mid-chunk: its error */
+      return luaL_loadbuffer(L, line, len, "=stdin");
+    if (more != 1) return READ_FAILED;
     lua_pushliteral(L, "\n");
     lua_insert(L, -2);
     lua_concat(L, 3);
@@ -305,10 +456,21 @@ static void print_results (lua_State *L) {
     regsh_report(L, LUA_ERRRUN);
 }
 
+/* regsh.repl[name]() for its effect (history, the spinner): its failure is
+** reported and the session goes on */
+static void repl_notify (lua_State *L, const char *name) {
+  if (repl_call(L, name, 0, 0) != LUA_OK) regsh_report(L, LUA_ERRRUN);
+}
+
 int regsh_repl (lua_State *L) {
   int status;
+  repl_notify(L, "begin");
   while ((status = loadline(L)) != -1 && status != READ_FAILED) {
-    if (status == LUA_OK) status = regsh_docall(L, 0, LUA_MULTRET);
+    if (status == LUA_OK) {
+      repl_notify(L, "running");  /* the chunk stays on top */
+      status = regsh_docall(L, 0, LUA_MULTRET);
+      repl_notify(L, "idle");
+    }
     if (status == LUA_OK) print_results(L);
     else if (regsh_interrupted(L) == SIGTERM) {
       status = READ_FAILED;  /* SIGTERM ends the session, Ctrl-C only the line */

@@ -148,7 +148,7 @@ describe("the REPL", function()
   -- on a terminal (a pty driven by tests/support/pty_session.py): input comes
   -- through the loop, so tasks run while the prompt waits
   local function session(steps, args)
-    local words = {"python3", "tests/support/pty_session.py"}
+    local words = {"NO_COLOR=1", "python3", "tests/support/pty_session.py"}  -- plain values
     for _, step in ipairs(steps) do words[#words + 1] = cmd.quote(step) end
     words[#words + 1] = "--"
     words[#words + 1] = cmd.quote(cmd.bin)

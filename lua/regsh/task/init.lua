@@ -8,6 +8,14 @@ local Task = {}
 Task.__index = Task
 Task.__name = "regsh.task"
 
+-- how the REPL shows a task: its name (if any) and its step count
+function Task:__tostring()
+  local m = self.model or {}
+  local n = #(m.steps or {})
+  return string.format("regsh.task (%s%d step%s)", m.name and (tostring(m.name) .. ", ") or "",
+    n, n == 1 and "" or "s")
+end
+
 local model = require "regsh.task.model"
 
 --- normalize(raw [, opts]) -> model task | fail (ETASK): model.normalize,

@@ -590,6 +590,14 @@ end
 --- SIGKILL (default regsh.proc's 2).
 --- opts.on_start(run) is called once the run is recorded (run.stop(status,
 --- why) ends it); opts.signals = false leaves SIGINT/SIGTERM to the caller.
+-- how a run shows (the REPL prints runs through it): id, status, steps, time
+local Run = {__name = "regsh.task.run"}
+function Run:__tostring()
+  return string.format("regsh.task.run %s (%s, %d step%s%s)", tostring(self.id), self.status,
+    #self.steps, #self.steps == 1 and "" or "s",
+    self.elapsed and string.format(", %.1f s", self.elapsed) or "")
+end
+
 function M.run(task, opts)
   opts = opts or {}
   if opts.dry_run then return M.plan(task, opts) end
@@ -601,6 +609,7 @@ function M.run(task, opts)
     secrets = opts.secrets or {}, steps = {}, records = {}, procs = {}, detached = {},
     exit_codes = {}, store = st, t0 = now(), task_name = name, grace = opts.grace,
   }
+  setmetatable(run, Run)
   make_output(run, opts)
   local timeout = opts.timeout or M.DEFAULT_TIMEOUT
   local ex, ex_err = executor_of(opts)
