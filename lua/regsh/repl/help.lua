@@ -6,7 +6,7 @@ local M = {}
 
 --- The reference pages help reads, in the order help() lists them.
 M.PAGES = {
-  "registry.md", "purge.md", "purge-policies.md", "async.md", "http.md", "proc.md",
+  "registry.md", "purge.md", "purge-policies.md", "async.md", "http.md", "httpd.md", "proc.md",
   "fs.md", "json-yaml.md", "digest.md", "regex.md", "time.md", "log.md", "store.md",
   "errors.md", "task.md", "task-yaml.md", "task-templates.md", "context.md",
   "schedule.md", "cron.md", "cli.md", "repl.md", "image.md", "README.md",
