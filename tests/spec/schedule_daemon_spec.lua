@@ -19,7 +19,11 @@ describe("schedule timers (pure)", function()
   it("counts the occurrences in (after, now], leaving out recorded ones", function()
     local due = timers.due(every10, utc("2026-01-01T09:00:00Z"), START)
     assert.same({count = 5, first = utc("2026-01-01T09:10:00Z"),
-                 latest = utc("2026-01-01T09:50:00Z"), capped = false}, due)
+                 latest = utc("2026-01-01T09:50:00Z"), capped = false,
+                 last = {utc("2026-01-01T09:50:00Z")}}, due)
+    due = timers.due(every10, utc("2026-01-01T09:00:00Z"), START, nil, 3)
+    assert.same({utc("2026-01-01T09:30:00Z"), utc("2026-01-01T09:40:00Z"),
+                 utc("2026-01-01T09:50:00Z")}, due.last)
     local recorded = {[utc("2026-01-01T09:50:00Z")] = true}
     due = timers.due(every10, utc("2026-01-01T09:00:00Z"), START, function(t) return recorded[t] end)
     assert.equal(4, due.count)
@@ -33,7 +37,8 @@ describe("schedule timers (pure)", function()
     local due = timers.due(minutely, START - 400 * 86400, START)
     assert.is_true(due.capped)
     assert.equal(timers.MAX_COUNT, due.count)
-    assert.matches("^missed: at least 100000 occurrences from ", timers.missed_text(due))
+    assert.matches("^missed: at least 100000 occurrences from ",
+      timers.missed_text(timers.plan(due, {catch_up = "none"}).missed, "none"))
   end)
 
   it("decides a fire by the concurrency policy", function()
@@ -41,8 +46,11 @@ describe("schedule timers (pure)", function()
     assert.equal("skip", timers.decide("forbid", 1))
     assert.equal("start", timers.decide("allow", 3))
     assert.equal("replace", timers.decide("replace", 1))
+    assert.equal("start", timers.decide("queue", 0))
+    assert.equal("queue", timers.decide("queue", 1, 0))
+    assert.equal("skip", timers.decide("queue", 2, 1))   -- one waits already: the bound
     assert.has_error(function() timers.decide("sometimes", 1) end,
-      "unknown concurrency policy 'sometimes' (allow, forbid or replace)")
+      "unknown concurrency policy 'sometimes' (allow, forbid, replace or queue)")
   end)
 
   it("picks the earliest entry, ties by key", function()
@@ -52,9 +60,45 @@ describe("schedule timers (pure)", function()
     assert.is_nil(timers.earliest{})
   end)
 
-  it("words the missed record", function()
-    assert.equal("missed: 1 occurrence (2026-01-01T09:50:00Z) while no daemon ran (policy skip)",
-      timers.missed_text({count = 1, latest = utc("2026-01-01T09:50:00Z")}))
+  it("words the missed and the deadline records", function()
+    assert.equal("missed: 1 occurrence (2026-01-01T09:50:00Z) while no daemon ran (catch-up none)",
+      timers.missed_text({count = 1, latest = utc("2026-01-01T09:50:00Z")}, "none"))
+    assert.equal("deadline: 2 occurrences from 2026-01-01T09:40:00Z to 2026-01-01T09:50:00Z not "
+      .. "started within the starting deadline of 5m", timers.deadline_text({count = 2,
+        first = utc("2026-01-01T09:40:00Z"), latest = utc("2026-01-01T09:50:00Z")}, 300))
+  end)
+
+  -- the due occurrences 09:10 .. 09:50 at START (09:59:50) as a policy plans them
+  local function plan(policy)
+    policy.max, policy.now = policy.max or 10, START
+    local due = timers.due(every10, utc("2026-01-01T09:00:00Z"), START, nil, policy.max + 1)
+    return timers.plan(due, policy)
+  end
+  local function at(s) return utc("2026-01-01T" .. s .. ":00Z") end
+
+  it("plans a catch-up: none, latest, all, all capped, and a starting deadline", function()
+    local p = plan{catch_up = "none"}
+    assert.same({}, p.run)
+    assert.same({count = 5, first = at("09:10"), latest = at("09:50"), capped = false}, p.missed)
+    p = plan{catch_up = "latest"}
+    assert.same({at("09:50")}, p.run)
+    assert.same({count = 4, first = at("09:10"), latest = at("09:40"), capped = false}, p.missed)
+    p = plan{catch_up = "all"}
+    assert.same({at("09:10"), at("09:20"), at("09:30"), at("09:40"), at("09:50")}, p.run)
+    assert.is_nil(p.missed)
+    p = plan{catch_up = "all", max = 2}
+    assert.same({at("09:40"), at("09:50")}, p.run)
+    assert.same({count = 3, first = at("09:10"), latest = at("09:30"), capped = false}, p.missed)
+    -- 09:50 is 9m50s old at START, 09:40 19m50s: a deadline of 15m skips the older
+    p = plan{catch_up = "all", max = 2, deadline = 900}
+    assert.same({at("09:50")}, p.run)
+    assert.same({count = 1, first = at("09:40"), latest = at("09:40")}, p.deadline)
+    -- the daemon's own (late) fire runs the latest even under none
+    p = plan{catch_up = "none", fire_latest = true}
+    assert.same({at("09:50")}, p.run)
+    assert.equal(4, p.missed.count)
+    assert.has_error(function() plan{catch_up = "some"} end,
+      "unknown catch-up policy 'some' (none, latest or all)")
   end)
 end)
 
@@ -92,7 +136,8 @@ describe("regsh.schedule.add", function()
     assert.equal(2, #list)
     assert.equal("purge", list[1].name)
     assert.equal("forbid", list[2].concurrency)
-    assert.equal("skip", list[1].missed)
+    assert.equal("none", list[1].catch_up)
+    assert.equal(10, list[1].catch_up_max)
     assert.has_error(function() schedule.add("purge", "* * * * *", function() end) end,
       "add: a schedule named 'purge' exists already")
     assert.has_error(function() schedule.add("x", "61 * * * *", function() end) end)
@@ -101,6 +146,26 @@ describe("regsh.schedule.add", function()
       "bad argument #3 to 'add' (function or regsh.task expected, got number)")
     assert.has_error(function() schedule.add("z", "* * * * *", function() end, {missed = "all"}) end,
       "option 'missed' must be skip or run-once, got 'all'")
+    local s = schedule.add("q", "* * * * *", function() end, {concurrency = "queue", mutex = "reg",
+      catch_up = "all", catch_up_max = 3, starting_deadline = "30m"})
+    assert.same({"queue", "reg", "all", 3, 1800},
+      {s.concurrency, s.mutex, s.catch_up, s.catch_up_max, s.starting_deadline})
+    assert.equal("latest", schedule.add("r", "* * * * *", function() end,
+      {missed = "run-once"}).catch_up)
+    for _, case in ipairs{
+      {{catch_up = "some"}, "option 'catch_up' must be none, latest or all, got 'some'"},
+      {{concurrency = "often"}, "option 'concurrency' must be allow, forbid, replace or queue, "
+        .. "got 'often'"},
+      {{catch_up_max = 0}, "option catch_up_max 0: an integer from 1 to 1000"},
+      {{starting_deadline = "soon"}, "option 'starting_deadline': EDURATION: \"soon\": expected "
+        .. "a number at \"soon\" (write e.g. 10d, 2d3h, 30m)"},
+      {{starting_deadline = 0}, "option starting_deadline 0: whole seconds >= 1, or none"},
+      {{mutex = "a b"}, "option 'mutex': mutex group name 'a b': 1 to 50 letters, digits, '-' or "
+        .. "'_', starting with a letter or digit"},
+    } do
+      assert.has_error(function() schedule.add("bad", "* * * * *", function() end, case[1]) end,
+        case[2])
+    end
   end)
 end)
 
@@ -368,7 +433,7 @@ end]], state .. "/state.db", json.encode(def))
     for _, r in ipairs(before) do assert.is_not_nil(after[r.id], r.id) end
   end)
 
-  it("applies the missed-run policy after a downtime: skip records one Skipped, run-once runs"
+  it("applies the missed-run alias after a downtime: skip records one Skipped, run-once runs"
     .. " the latest", function()
     local out = dir .. "/out"
     local last = utc("2026-01-01T09:00:00Z")
@@ -384,11 +449,136 @@ end]], state .. "/state.db", json.encode(def))
     assert.equal("Skipped", skipped[1].status)
     assert.equal(utc("2026-01-01T09:50:00Z"), skipped[1].occurrence)
     assert.equal("missed: 5 occurrences from 2026-01-01T09:10:00Z to 2026-01-01T09:50:00Z "
-      .. "while no daemon ran (policy skip)", skipped[1].error)
+      .. "while no daemon ran (catch-up none)", skipped[1].error)
     local caught = runs_of("catcher")
-    assert.equal(1, #caught)
-    assert.equal(utc("2026-01-01T09:50:00Z"), caught[1].occurrence)
+    assert.equal(2, #caught)
+    assert.same({"Skipped", utc("2026-01-01T09:40:00Z")}, {caught[1].status, caught[1].occurrence})
+    assert.equal("missed: 4 occurrences from 2026-01-01T09:10:00Z to 2026-01-01T09:40:00Z "
+      .. "while no daemon ran (catch-up latest)", caught[1].error)
+    assert.same({"Succeeded", utc("2026-01-01T09:50:00Z")}, {caught[2].status, caught[2].occurrence})
     assert.equal("c\n", cmd.read_file(out))
+  end)
+
+  -- the records of a task as {status, "HH:MM", error}, by occurrence
+  local function records(task)
+    local rows = runs_of(task)
+    table.sort(rows, function(a, b) return a.occurrence < b.occurrence end)
+    local out = {}
+    for i, r in ipairs(rows) do
+      out[i] = {r.status, os.date("!%H:%M", r.occurrence), r.error}
+    end
+    return out
+  end
+
+  local function count_lines(path, word)
+    local n = 0
+    for line in read_text(path):gmatch("[^\n]+") do
+      if line == word then n = n + 1 end
+    end
+    return n
+  end
+
+  it("gives exactly what each catch-up policy promises after a downtime over three hourly "
+    .. "occurrences", function()
+    local out = dir .. "/out"
+    local function hourly(name, timer)
+      timer.schedule = "0 * * * *"
+      create{name = name, definition = "echo " .. name .. " >> " .. q(out), timers = {timer}}
+    end
+    hourly("none", {catch_up = "none"})
+    hourly("latest", {catch_up = "latest"})
+    hourly("all", {catch_up = "all"})
+    hourly("capped", {catch_up = "all", catch_up_max = 2})
+    hourly("late", {catch_up = "all", starting_deadline = 2700})
+    -- a first daemon fires 09:00: the last fire is in the store
+    local p1 = serve({}, utc("2026-01-01T08:59:50Z"))
+    wait_for("the 09:00 runs", function() return #run_list({status = "Succeeded"}) >= 5 end)
+    stop(p1)
+    p1:close()
+    -- down over 10:00, 11:00 and 12:00; back at 12:30
+    local p2 <close> = serve({}, utc("2026-01-01T12:30:00Z"))
+    wait_for("the catch-up", function()
+      local rows = run_list()
+      if #rows < 16 then return false end
+      for _, r in ipairs(rows) do
+        if r.status == "Queued" or r.status == "Running" then return false end
+      end
+      return true
+    end)
+    stop(p2)
+    local ran = {"Succeeded", "09:00"}
+    assert.same({ran, {"Skipped", "12:00", "missed: 3 occurrences from 2026-01-01T10:00:00Z to "
+      .. "2026-01-01T12:00:00Z while no daemon ran (catch-up none)"}}, records("none"))
+    assert.same({ran, {"Skipped", "11:00", "missed: 2 occurrences from 2026-01-01T10:00:00Z to "
+      .. "2026-01-01T11:00:00Z while no daemon ran (catch-up latest)"}, {"Succeeded", "12:00"}},
+      records("latest"))
+    assert.same({ran, {"Succeeded", "10:00"}, {"Succeeded", "11:00"}, {"Succeeded", "12:00"}},
+      records("all"))
+    assert.same({ran, {"Skipped", "10:00", "missed: 1 occurrence (2026-01-01T10:00:00Z) while no "
+      .. "daemon ran (catch-up all, at most 2)"}, {"Succeeded", "11:00"}, {"Succeeded", "12:00"}},
+      records("capped"))
+    -- 10:00 and 11:00 are older than 45m at 12:30, 12:00 is not
+    assert.same({ran, {"Skipped", "11:00", "deadline: 2 occurrences from 2026-01-01T10:00:00Z to "
+      .. "2026-01-01T11:00:00Z not started within the starting deadline of 45m"},
+      {"Succeeded", "12:00"}}, records("late"))
+    for name, n in pairs{none = 1, latest = 2, all = 4, capped = 3, late = 2} do
+      assert.equal(n, count_lines(out, name), name)
+    end
+  end)
+
+  it("runs each occurrence once across a restart inside the fire minute and a clock set back "
+    .. "over it", function()
+    local out = dir .. "/out"
+    create{name = "once", definition = "echo once >> " .. q(out),
+      timers = {{schedule = "0 10 * * *", catch_up = "all"}}}
+    local p1 = serve()
+    wait_for("the 10:00 run", function() return #runs_of("once", "Succeeded") == 1 end)
+    stop(p1)
+    p1:close()
+    -- each later daemon is watched until it fired a marker at 10:01
+    local function restart(marker, start)
+      create{name = marker, definition = "true", timers = {{schedule = "1 10 * * *"}}}
+      local p <close> = serve({}, start)
+      wait_for("the marker " .. marker, function() return #runs_of(marker, "Succeeded") == 1 end)
+      return stop(p)
+    end
+    local r2 = restart("m2", utc("2026-01-01T10:00:20Z"))
+    local r3 = restart("m3", utc("2026-01-01T09:59:55Z"))
+    assert.equal(1, #runs_of("once"))
+    assert.equal(1, count_lines(out, "once"))
+    -- the daemons knew from the store: they did not even try (the index is the backstop)
+    for _, r in ipairs{r2, r3} do
+      assert.is_nil(r.stderr:find("task=once", 1, true), r.stderr)
+    end
+  end)
+
+  it("lets one of two serve processes started at once on a store schedule it: one run per "
+    .. "occurrence", function()
+    create{name = "both", definition = "true", timers = {{schedule = "* * * * *"}}}
+    local a <close> = serve()
+    local b <close> = serve()
+    -- one of them takes the lock; the other refuses at once
+    local holder = wait_for("the lock", function()
+      local st = store()
+      local rows = st:runs("serve")
+      st:close()
+      for _, row in ipairs(rows) do
+        if row.status == "running" then return row.info.pid end
+      end
+    end)
+    local other, first = a, b
+    if holder == b:pid() then other, first = b, a end
+    assert.equal(holder, other:pid())
+    local r = first:wait()
+    assert.equal(1, r.code)
+    assert.matches("EBUSY: .* another regsh serve %(pid " .. other:pid() .. "%)", r.stderr)
+    wait_for("three fires", function() return #runs_of("both", "Succeeded") >= 3 end)
+    stop(other)
+    local seen = {}
+    for _, run in ipairs(runs_of("both")) do
+      assert.is_nil(seen[run.occurrence], run.id)
+      seen[run.occurrence] = true
+    end
   end)
 
   it("keeps the store readable by task list-runs while it writes", function()
