@@ -307,6 +307,85 @@ end]], state .. "/state.db", json.encode(def))
     assert.is_nil(text:find("start\nstart\n", 1, true), text)
   end)
 
+  -- a step that notes its start, waits for the gate file (the spec opens it
+  -- when it has seen what it waits for: no timing), and notes its end
+  local function gated(name, out, gate)
+    return string.format("echo start %s >> %s; while [ ! -e %s ]; do sleep 0.05; done; "
+      .. "echo end %s >> %s", name, q(out), q(gate), name, q(out))
+  end
+
+  -- no two "start" lines without an "end" between them
+  local function never_two_at_once(out)
+    local text = read_text(out)
+    local depth = 0
+    for line in text:gmatch("[^\n]+") do
+      depth = depth + (line:match("^start") and 1 or -1)
+      assert.is_true(depth <= 1, "two runs at once:\n" .. text)
+    end
+  end
+
+  local function record_at(task, hhmm, status)
+    for _, r in ipairs(runs_of(task, status)) do
+      if os.date("!%H:%M", r.occurrence) == hhmm then return r end
+    end
+  end
+
+  it("queues a fire behind the running run under queue: one waiting per timer, the next "
+    .. "Skipped, a wait past the starting deadline Skipped", function()
+    local out, gate = dir .. "/out", dir .. "/gate"
+    create{name = "q", concurrency = "queue", definition = gated("q", out, gate),
+      timers = {{name = "t1", schedule = "* * * * *"},
+                {name = "t2", schedule = "1 10 * * *", starting_deadline = 120}}}
+    local log = dir .. "/serve.log"
+    local p <close> = serve_logged(log, {})
+    wait_for("the 10:04 skip", function() return record_at("q", "10:04", "Skipped") end)
+    assert.matches("serve: waits occurrence=2026-01-01T10:01:00Z reason=concurrency queue: "
+      .. "run ca1 of task q is running task=q timer=t1", read_text(log), 1, true)
+    assert(io.open(gate, "w")):close()
+    wait_for("the waiting t1 run", function() return record_at("q", "10:01", "Succeeded") end)
+    wait_for("t2's fire past its deadline", function()
+      return #runs_of("q", "Skipped") >= 4 and record_at("q", "10:01", "Skipped")
+    end)
+    stop(p)
+    for _, hhmm in ipairs{"10:02", "10:03", "10:04"} do
+      assert.equal("overlap: the run of 2026-01-01T10:01:00Z already waits (concurrency queue: "
+        .. "at most one waiting per timer)", record_at("q", hhmm, "Skipped").error)
+    end
+    local late = record_at("q", "10:01", "Skipped")
+    assert.equal("t2", late.timer)
+    assert.equal("deadline: 1 occurrence (2026-01-01T10:01:00Z) not started within the starting "
+      .. "deadline of 2m", late.error)
+    -- the queued run started once the first had ended
+    local first, queued = record_at("q", "10:00", "Succeeded"), record_at("q", "10:01", "Succeeded")
+    assert.is_true(queued.started >= first.finished)
+    never_two_at_once(out)
+  end)
+
+  it("keeps the runs of a mutex group apart across tasks: forbid Skipped(mutex), allow waits "
+    .. "(one per timer)", function()
+    local out, gate = dir .. "/out", dir .. "/gate"
+    create{name = "a", mutex = "reg", definition = gated("a", out, gate),
+      timers = {{schedule = "0 10 * * *"}}}
+    create{name = "b", mutex = "reg", concurrency = "forbid", definition = gated("b", out, gate),
+      timers = {{schedule = "0 10 * * *"}}}
+    create{name = "c", mutex = "reg", definition = gated("c", out, gate),
+      timers = {{schedule = "* * * * *"}}}
+    local p <close> = serve()
+    wait_for("c's 10:02 skip", function() return record_at("c", "10:02", "Skipped") end)
+    assert(io.open(gate, "w")):close()
+    wait_for("c's waiting run", function() return record_at("c", "10:00", "Succeeded") end)
+    stop(p)
+    local a = record_at("a", "10:00", "Succeeded")
+    assert.equal("mutex: the run of task a for 2026-01-01T10:00:00Z holds the mutex group reg "
+      .. "(concurrency forbid)", record_at("b", "10:00", "Skipped").error)
+    assert.equal("mutex: run " .. a.id .. " of task a holds the mutex group reg and the run of "
+      .. "2026-01-01T10:00:00Z already waits for it (at most one waiting per timer)",
+      record_at("c", "10:01", "Skipped").error)
+    assert.is_true(record_at("c", "10:00", "Succeeded").started >= a.finished)
+    assert.equal(0, #runs_of("b", "Succeeded"))
+    never_two_at_once(out)
+  end)
+
   it("cancels the running run for the new one under replace", function()
     local out = dir .. "/out"
     create{name = "swap", concurrency = "replace",
@@ -644,5 +723,64 @@ regsh.schedule.add("broken", "* * * * *", function() error("no luck") end)
     local broken = runs_of("broken")[1]
     assert.equal("Failed", broken.status)
     assert.matches("no luck", broken.error, 1, true)
+  end)
+end)
+
+describe("regsh serve's metrics (the daemon in this process, on a clock that moves only when "
+  .. "no run goes)", function()
+  local metrics = require "regsh.metrics"
+  local daemon = require "regsh.schedule.daemon"
+  local tasks = require "regsh.schedule.tasks"
+  local dir, st
+
+  before_each(function()
+    metrics.reset()
+    dir = assert(fs.temp_dir("regsh-serve-metrics"))
+    st = assert(regsh.store.open(dir .. "/state.db"))
+  end)
+  after_each(function()
+    st:close()
+    fs.remove_tree(dir)
+    metrics.reset()
+  end)
+
+  it("counts catch-up runs, deadline skips, skips by reason, runs, durations and next fires",
+    function()
+    local function hourly(name, timer)
+      timer.schedule = "0 * * * *"
+      assert(tasks.create(st, {name = name, kind = "cmd", definition = "true",
+        executor = "local", timers = {timer}}))
+      assert(tasks.set_last_fire(st, name, "t1", utc("2026-01-01T09:00:00Z")))
+    end
+    hourly("all", {catch_up = "all"})
+    hourly("late", {catch_up = "all", starting_deadline = 2700})
+    hourly("none", {catch_up = "none"})
+    local now, d = utc("2026-01-01T12:30:00Z"), nil
+    local limit = utc("2026-01-01T13:00:30Z")
+    local clock = {scale = 1, now = function() return now end}
+    function clock.sleep(seconds)
+      while next(d.fires) do regsh.sleep(0.02) end
+      now = math.min(now + seconds, limit)
+      if now >= limit then d.stopping = "the spec's end" end
+    end
+    d = daemon.new{store = st, clock = clock}
+    local saved = require("regsh.log").configure{level = "error"}
+    local ok, err = pcall(d.run, d)
+    require("regsh.log").configure(saved)
+    assert(ok, err)
+    local at = {task = "all", timer = "t1"}
+    assert.equal(3, metrics.get("regsh_catchup_runs_total", at))          -- 10:00 11:00 12:00
+    assert.equal(4, metrics.get("regsh_runs_started_total", {task = "all", trigger = "Timer"}))
+    assert.equal(4, metrics.get("regsh_run_duration_seconds", {task = "all", status = "Succeeded"}))
+    assert.equal(2, metrics.get("regsh_deadline_exceeded_total", {task = "late", timer = "t1"}))
+    assert.equal(1, metrics.get("regsh_skipped_runs_total", {task = "late", reason = "deadline"}))
+    assert.equal(1, metrics.get("regsh_skipped_runs_total", {task = "none", reason = "missed"}))
+    assert.equal(0, metrics.get("regsh_catchup_runs_total", {task = "none", timer = "t1"}))
+    assert.equal(utc("2026-01-01T14:00:00Z"),
+      metrics.get("regsh_timer_next_fire_timestamp_seconds", at))
+    local text = metrics.render()
+    for _, m in ipairs(daemon.METRICS) do
+      assert.matches("# TYPE " .. m[1] .. " " .. m[2], text, 1, true)
+    end
   end)
 end)
