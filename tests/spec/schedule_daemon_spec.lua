@@ -160,8 +160,8 @@ describe("regsh.schedule.add", function()
       {{starting_deadline = "soon"}, "option 'starting_deadline': EDURATION: \"soon\": expected "
         .. "a number at \"soon\" (write e.g. 10d, 2d3h, 30m)"},
       {{starting_deadline = 0}, "option starting_deadline 0: whole seconds >= 1, or none"},
-      {{mutex = "a b"}, "option 'mutex': mutex group name 'a b': 1 to 50 letters, digits, '-' or "
-        .. "'_', starting with a letter or digit"},
+      {{mutex = "a b"}, "option 'mutex': mutex group 'a b': 1 to 100 letters, digits, '.', ':', "
+        .. "'-' or '_', starting with a letter or digit"},
     } do
       assert.has_error(function() schedule.add("bad", "* * * * *", function() end, case[1]) end,
         case[2])

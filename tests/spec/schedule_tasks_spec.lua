@@ -76,7 +76,7 @@ describe("regsh.schedule.tasks", function()
       {cmd_task("t", {}, {timeout = 28801}), "ETASK", "timeout 28801"},
       {cmd_task("t", {}, {concurrency = "sometimes"}), "ETASK", "concurrency 'sometimes'"},
       {cmd_task("t", {}, {missed = "never"}), "ETASK", "missed 'never': one of run-once, skip"},
-      {cmd_task("t", {}, {mutex = "a/b"}), "ETASK", "mutex group name 'a/b'"},
+      {cmd_task("t", {}, {mutex = "a/b"}), "ETASK", "mutex group 'a/b'"},
       {cmd_task("t", {{schedule = "0 10 * * *", catch_up = "some"}}), "ETASK",
         "catch_up 'some': one of all, latest, none"},
       {cmd_task("t", {{schedule = "0 10 * * *", catch_up_max = 0}}), "ETASK",

@@ -119,8 +119,8 @@ describe("regsh task (stored tasks)", function()
     end
     _, status, err = task({"create", "t", "--cmd", "true", "--mutex", "a b"})
     assert.equal(1, status)
-    assert.equal("regsh task: ETASK: mutex group name 'a b': 1 to 50 letters, digits, '-' or '_', "
-      .. "starting with a letter or digit\n", err)
+    assert.equal("regsh task: ETASK: mutex group 'a b': 1 to 100 letters, digits, '.', ':', '-' "
+      .. "or '_', starting with a letter or digit\n", err)
     assert.equal(0, stored("tasks"))
     assert.equal(0, stored("timers"))
   end)
@@ -177,10 +177,10 @@ describe("regsh task (stored tasks)", function()
   it("stores the catch-up, deadline, queue and mutex flags per timer and per task", function()
     local out, status, err = task({"create", "cu", "--cmd", "true", "--schedule", "0 * * * *",
       "--catch-up", "all", "--catch-up-max", "3", "--starting-deadline", "30m",
-      "--concurrency", "queue", "--mutex", "registry-a"})
+      "--concurrency", "queue", "--mutex", "127.0.0.1:5000"})
     assert.equal(0, status, err)
     local t = assert(json.decode(out))
-    assert.same({"queue", "registry-a", "all", 3, 1800}, {t.concurrency, t.mutex,
+    assert.same({"queue", "127.0.0.1:5000", "all", 3, 1800}, {t.concurrency, t.mutex,
       t.timers[1].catchUp, t.timers[1].catchUpMax, t.timers[1].startingDeadlineSeconds})
     out, status, err = task({"timer", "add", "cu", "--timer-name", "n", "--schedule", "0 5 * * *",
       "--catch-up", "latest"})
@@ -194,7 +194,7 @@ describe("regsh task (stored tasks)", function()
     assert.equal(2, status)
     assert.matches("--catch-up", err, 1, true)
     out = assert(task({"show", "cu"}))
-    assert.matches("Concurrency: queue\nMutex:       registry-a\n", out, 1, true)
+    assert.matches("Concurrency: queue\nMutex:       127.0.0.1:5000\n", out, 1, true)
     assert.matches("  t1  0 * * * *  (acr, UTC)  Enabled  catch-up all (at most 5)\n", out, 1, true)
     t = assert(json.decode((task({"update", "cu", "--mutex", ""}))))
     assert.is_nil(t.mutex)

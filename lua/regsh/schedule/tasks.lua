@@ -92,10 +92,15 @@ function M.check_deadline(s)
   return true
 end
 
---- check_mutex(name) -> true | fail: nil (no group) or a name like a task's.
+--- check_mutex(name) -> true | fail: nil (no group) or a name of letters,
+--- digits, '.', ':', '-', '_' (a registry host names a group well).
 function M.check_mutex(name)
   if name == nil then return true end
-  return check_name("mutex group", name)
+  if type(name) ~= "string" or #name > 100 or not name:find("^[%w][%w_.:%-]*$") then
+    return fail("ETASK", "mutex group '%s': 1 to 100 letters, digits, '.', ':', '-' or '_', "
+      .. "starting with a letter or digit", tostring(name))
+  end
+  return true
 end
 
 --- timer_defaults(t, position [, catch_up]) -> t: name "t<position>",
