@@ -1320,7 +1320,7 @@ return {
     name = "serve-mutex-not-exclusive",
     why = "two runs of one mutex group never run at once, across tasks",
     file = "lua/regsh/schedule/daemon.lua",
-    from = 'if entry.mutex then lanes[#lanes + 1] = self:lock("mutex:" .. entry.mutex) end',
+    from = 'if entry.mutex then lanes[#lanes + 1] = self:semaphore_of("mutex:" .. entry.mutex) end',
     to = "",
     specs = {"tests/spec/schedule_daemon_spec.lua"},
     filter = "mutex group",

@@ -220,9 +220,6 @@ end
 -- A run the daemon decided not to start (status Skipped) or could not
 -- (Error): recorded like a run, so that nothing is dropped silently.
 function Daemon:record(entry, t, status, text)
-  if status == "Skipped" then
-    metrics.inc("regsh_skipped_runs_total", {task = entry.task, reason = text:match("^(%a+):")})
-  end
   local info = {task = entry.task, trigger = "Timer", timer = entry.timer, occurrence = t,
     reason = text}
   local id, err
@@ -236,6 +233,9 @@ function Daemon:record(entry, t, status, text)
       if not ok then return nil, ferr, fcode end
       return rid
     end)
+  end
+  if status == "Skipped" and id then
+    metrics.inc("regsh_skipped_runs_total", {task = entry.task, reason = text:match("^(%a+):")})
   end
   self.log(status == "Skipped" and "info" or "error", status == "Skipped" and "skip" or "fail",
     {task = entry.task, timer = entry.timer, occurrence = iso(t), run = id, reason = text,
@@ -349,7 +349,7 @@ end
 
 -- One holder at a time per key ("task:NAME" under queue, "mutex:NAME"):
 -- a semaphore of 1, waiters served in order.
-function Daemon:lock(key)
+function Daemon:semaphore_of(key)
   self.locks[key] = self.locks[key] or async.semaphore(1)
   return self.locks[key]
 end
@@ -358,8 +358,10 @@ end
 -- this order (the same order for every fire: no deadlock).
 function Daemon:lanes(entry)
   local lanes = {}
-  if entry.concurrency == "queue" then lanes[#lanes + 1] = self:lock("task:" .. entry.task) end
-  if entry.mutex then lanes[#lanes + 1] = self:lock("mutex:" .. entry.mutex) end
+  if entry.concurrency == "queue" then
+    lanes[#lanes + 1] = self:semaphore_of("task:" .. entry.task)
+  end
+  if entry.mutex then lanes[#lanes + 1] = self:semaphore_of("mutex:" .. entry.mutex) end
   lanes[#lanes + 1] = self.sem
   return lanes
 end
