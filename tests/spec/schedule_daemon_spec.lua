@@ -671,7 +671,15 @@ end]], state .. "/state.db", json.encode(def))
       assert.is_table(json.decode(text))
     end
     stop(p)
-    for _, r in ipairs(runs_of("busy")) do assert.equal("Succeeded", r.status) end
+    -- at 1200 times real speed a minute is 50 ms: a wakeup late by more
+    -- under load skips the minutes it slept through, as a late daemon does
+    for _, r in ipairs(runs_of("busy")) do
+      if r.status ~= "Succeeded" then
+        assert.equal("Skipped", r.status, r.error)
+        assert.matches("^missed: .* while the daemon was late %(catch%-up none%)$", r.error)
+      end
+    end
+    assert.is_true(#runs_of("busy", "Succeeded") >= 1)
   end)
 
   it("refuses a second serve on the same store with one line", function()
