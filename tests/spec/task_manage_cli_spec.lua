@@ -284,6 +284,27 @@ describe("regsh task (stored tasks)", function()
     assert.matches("ca9%s+slow%s+linux%s+Canceled", (task({"list-runs"})))
   end)
 
+  it("exports a timer's starting deadline, and warns of the policies a CronJob cannot keep",
+    function()
+    assert.equal(0, select(2, task({"create", "pol", "--cmd", "true", "--schedule", "0 10 * * *",
+      "--catch-up", "all", "--starting-deadline", "5m", "--concurrency", "queue",
+      "--mutex", "reg"})))
+    local out, status, err = task({"export", "pol"})
+    assert.equal(0, status, err)
+    local job = assert(require("regsh.yaml").decode_all(out))[1]
+    assert.same({"Forbid", 300}, {job.spec.concurrencyPolicy, job.spec.startingDeadlineSeconds})
+    assert.matches("timer 't1': Kubernetes has no concurrency queue", err, 1, true)
+    assert.matches("timer 't1': the mutex group 'reg' has no Kubernetes counterpart", err, 1, true)
+    assert.matches("timer 't1': Kubernetes starts only the latest missed occurrence", err, 1, true)
+    assert(task({"update", "pol", "--missed", "run-once", "--concurrency", "allow", "--mutex", ""}))
+    assert(task({"timer", "update", "pol", "--timer-name", "t1", "--starting-deadline", "none"}))
+    out, status, err = task({"export", "pol"})
+    assert.equal(0, status, err)
+    assert.equal("", err)
+    job = assert(require("regsh.yaml").decode_all(out))[1]
+    assert.same({"Allow"}, {job.spec.concurrencyPolicy, job.spec.startingDeadlineSeconds})
+  end)
+
   it("exports one CronJob per enabled timer that regsh.yaml reads back", function()
     assert.equal(0, select(2, task({"create", "exp_task", "--registry", "127.0.0.1:5000",
       "--cmd", "echo {{.Values.a}}", "--set", "a=b", "--set-secret", "pw=hunter2",
