@@ -173,10 +173,36 @@ CREATE UNIQUE INDEX task_runs_occurrence ON task_runs (task, timer, occurrence)
   WHERE trigger = 'Timer';
 PRAGMA user_version = 4;
 ]],
+  -- 5: missed runs per timer and mutex groups (issue 13). Each timer gets
+  -- its catch-up policy (none | latest | all), the cap of `all`, and a
+  -- starting deadline in seconds (NULL: none); the task-level `missed`
+  -- moves into every timer of its task (skip -> none, run-once -> latest)
+  -- and goes. A task may name a mutex group. The version trigger of timers
+  -- counts the new columns too (a daemon must notice a changed policy).
+  [[
+ALTER TABLE timers ADD COLUMN catch_up TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE timers ADD COLUMN catch_up_max INTEGER NOT NULL DEFAULT 10;
+ALTER TABLE timers ADD COLUMN starting_deadline INTEGER;
+ALTER TABLE tasks ADD COLUMN mutex TEXT;
+UPDATE timers SET catch_up = 'latest'
+  WHERE task IN (SELECT name FROM tasks WHERE missed = 'run-once');
+ALTER TABLE tasks DROP COLUMN missed;
+DROP TRIGGER timers_update;
+CREATE TRIGGER timers_update AFTER UPDATE OF name, schedule, dialect, tz, status, catch_up,
+  catch_up_max, starting_deadline ON timers BEGIN
+  UPDATE schedule_version SET version = version + 1; END;
+PRAGMA user_version = 5;
+]],
 }
 
 --- The schema version this regsh writes (the number of migrations).
 M.schema_version = #migrations
+
+--- migration(i) -> the SQL text of migration i (the specs build a store of
+--- an older version with it, to test the step to the next).
+function M.migration(i)
+  return migrations[i]
+end
 
 -- digests per query where a list goes into one statement as a JSON array
 local CHUNK = 500

@@ -45,8 +45,11 @@ describe("regsh.schedule.tasks", function()
       {name = "daily", schedule = "30 9 * Jan Mon", tz = "Europe/Berlin", dialect = "vixie"},
       {schedule = "*/5 * * * *"}})))
     local t = assert(tasks.get(st, "purgetask"))
-    assert.same({"cmd", "/dev/null", "Enabled", 3600, "allow", "skip", "local"},
-      {t.kind, t.context, t.status, t.timeout, t.concurrency, t.missed, t.executor})
+    assert.same({"cmd", "/dev/null", "Enabled", 3600, "allow", "local"},
+      {t.kind, t.context, t.status, t.timeout, t.concurrency, t.executor})
+    assert.is_nil(t.mutex)
+    assert.same({"none", 10}, {t.timers[1].catch_up, t.timers[1].catch_up_max})
+    assert.is_nil(t.timers[1].starting_deadline)
     assert.same({greeting = "hello"}, t.values)
     local names = {}
     for i, timer in ipairs(t.timers) do names[i] = timer.name .. "/" .. timer.dialect .. "/" .. timer.tz end
@@ -72,6 +75,17 @@ describe("regsh.schedule.tasks", function()
       {cmd_task("t", {}, {timeout = 0}), "ETASK", "timeout 0"},
       {cmd_task("t", {}, {timeout = 28801}), "ETASK", "timeout 28801"},
       {cmd_task("t", {}, {concurrency = "sometimes"}), "ETASK", "concurrency 'sometimes'"},
+      {cmd_task("t", {}, {missed = "never"}), "ETASK", "missed 'never': one of run-once, skip"},
+      {cmd_task("t", {}, {mutex = "a/b"}), "ETASK", "mutex group 'a/b'"},
+      {cmd_task("t", {{schedule = "0 10 * * *", catch_up = "some"}}), "ETASK",
+        "catch_up 'some': one of all, latest, none"},
+      {cmd_task("t", {{schedule = "0 10 * * *", catch_up_max = 0}}), "ETASK",
+        "catch_up_max 0: an integer from 1 to 1000"},
+      {cmd_task("t", {{schedule = "0 10 * * *", catch_up_max = 1001}}), "ETASK", "catch_up_max 1001"},
+      {cmd_task("t", {{schedule = "0 10 * * *", starting_deadline = 0}}), "ETASK",
+        "starting_deadline 0: whole seconds >= 1, or none"},
+      {cmd_task("t", {{schedule = "0 10 * * *", starting_deadline = 1.5}}), "ETASK",
+        "starting_deadline 1.5"},
       {{name = "t", kind = "file", file = "acb.yaml", context = missing_dir}, "ENOENT", "acb.yaml"},
       {{name = "t", kind = "file", definition = "version: v1.1.0\nsteps: 3\n"}, "ETASK", nil},
     }
@@ -152,6 +166,55 @@ describe("regsh.schedule.tasks", function()
     assert.equal(1, count(st, "timers"))
     assert.same({nil, "ENOTFOUND: the task 'q' does not exist", "ENOTFOUND"},
       {tasks.timer_add(st, "q", {schedule = "0 1 * * *"})})
+  end)
+
+  it("keeps each timer's catch-up: missed is the alias of all the timers', update keeps "
+    .. "last_fire", function()
+    assert(tasks.create(st, cmd_task("t", {{schedule = "0 10 * * *"},
+      {name = "own", schedule = "0 11 * * *", catch_up = "all", catch_up_max = 4,
+       starting_deadline = 600}}, {missed = "run-once", mutex = "reg", concurrency = "queue"})))
+    local t = tasks.get(st, "t")
+    assert.same({"queue", "reg"}, {t.concurrency, t.mutex})
+    assert.same({"own", "all", 4, 600}, {t.timers[1].name, t.timers[1].catch_up,
+      t.timers[1].catch_up_max, t.timers[1].starting_deadline})
+    assert.same({"t1", "latest"}, {t.timers[2].name, t.timers[2].catch_up})
+    assert(tasks.set_last_fire(st, "t", "own", 1700000000))
+    assert(tasks.update(st, "t", {missed = "skip", mutex = false}))
+    t = tasks.get(st, "t")
+    assert.same({"none", "none", 1700000000}, {t.timers[1].catch_up, t.timers[2].catch_up,
+      t.timers[1].last_fire})
+    assert.is_nil(t.mutex)
+    local v = tasks.version(st)
+    assert(tasks.timer_update(st, "t", "own", {starting_deadline = require("regsh.json").null,
+      catch_up = "latest"}))
+    assert.is_true(tasks.version(st) > v)    -- a daemon reloads a changed policy
+    local e = tasks.enabled_timers(st)[1]
+    assert.same({"own", "latest", 4, "queue"}, {e.timer, e.catch_up, e.catch_up_max, e.concurrency})
+    assert.is_nil(e.starting_deadline)
+  end)
+
+  it("migrates a store of version 4: missed moves into each timer's catch-up", function()
+    local path = dir .. "/v4.db"
+    local db = assert(require("regsh.core.store").open(path, 5000))
+    for i = 1, 4 do assert(db:exec_script(store.migration(i))) end
+    assert(db:exec([[INSERT INTO tasks (name, kind, definition, context, status, timeout,
+      concurrency, missed, created, updated) VALUES
+      ('once', 'cmd', 'true', '/dev/null', 'Enabled', 60, 'forbid', 'run-once', 0, 0),
+      ('skip', 'cmd', 'true', '/dev/null', 'Enabled', 60, 'allow', 'skip', 0, 0)]]))
+    assert(db:exec([[INSERT INTO timers (task, name, schedule, dialect, tz, status, last_fire)
+      VALUES ('once', 't1', '0 10 * * *', 'acr', 'UTC', 'Enabled', 1700000000),
+      ('once', 't2', '0 11 * * *', 'acr', 'UTC', 'Enabled', NULL),
+      ('skip', 't1', '0 12 * * *', 'acr', 'UTC', 'Enabled', NULL)]]))
+    db:close()
+    local st5 = assert(store.open(path))
+    local once, skip = tasks.get(st5, "once"), tasks.get(st5, "skip")
+    assert.same({"latest", "latest", 10, 1700000000, "forbid"}, {once.timers[1].catch_up,
+      once.timers[2].catch_up, once.timers[1].catch_up_max, once.timers[1].last_fire,
+      once.concurrency})
+    assert.equal("none", skip.timers[1].catch_up)
+    assert.is_nil(st5.db:first("SELECT name FROM pragma_table_info('tasks') WHERE name = 'missed'"))
+    assert.equal(5, st5.db:first("PRAGMA user_version").user_version)
+    st5:close()
   end)
 
   it("deletes a task and its timers, and keeps its runs", function()

@@ -98,6 +98,29 @@ describe("regsh task (stored tasks)", function()
     _, status, err = task({"show", "nope"})
     assert.equal(1, status)
     assert.equal("regsh task: ENOTFOUND: the task 'nope' does not exist\n", err)
+    -- the policies: one line naming the flag and what it takes
+    for _, case in ipairs{
+      {{"--catch-up", "sometimes"}, "argument for option '--catch-up' must be one of 'none', "
+        .. "'latest', 'all'"},
+      {{"--concurrency", "often"}, "argument for option '--concurrency' must be one of 'allow', "
+        .. "'forbid', 'replace', 'queue'"},
+      {{"--catch-up-max", "0"}, "--catch-up-max 0: an integer from 1 to 1000"},
+      {{"--catch-up-max", "many"}, "--catch-up-max many: an integer from 1 to 1000"},
+      {{"--starting-deadline", "soon"}, "--starting-deadline soon: a duration of 1s or more "
+        .. "(e.g. 30m, 2h, 1d) or none"},
+      {{"--starting-deadline", "0s"}, "--starting-deadline 0s"},
+      {{"--missed", "always"}, "argument for option '--missed' must be one of 'skip', 'run-once'"},
+    } do
+      local argv = {"create", "t", "--cmd", "true", "--schedule", "0 10 * * *"}
+      for _, a in ipairs(case[1]) do argv[#argv + 1] = a end
+      _, status, err = task(argv)
+      assert.equal(2, status, err)
+      assert.matches("^regsh task: " .. case[2]:gsub("%p", "%%%0"), err)
+    end
+    _, status, err = task({"create", "t", "--cmd", "true", "--mutex", "a b"})
+    assert.equal(1, status)
+    assert.equal("regsh task: ETASK: mutex group 'a b': 1 to 100 letters, digits, '.', ':', '-' "
+      .. "or '_', starting with a letter or digit\n", err)
     assert.equal(0, stored("tasks"))
     assert.equal(0, stored("timers"))
   end)
@@ -133,7 +156,9 @@ describe("regsh task (stored tasks)", function()
       "--concurrency", "forbid", "--missed", "run-once"})
     assert.equal(0, status, err)
     local t = assert(json.decode(out))
-    assert.same({"Disabled", 600, "forbid", "run-once"}, {t.status, t.timeout, t.concurrency, t.missed})
+    -- --missed stays as the alias of the catch-up of all the task's timers
+    assert.same({"Disabled", 600, "forbid", "latest"},
+      {t.status, t.timeout, t.concurrency, t.timers[1].catchUp})
     assert.matches("u%s+linux%s+Disabled%s+/dev/null%s+TIMER", (task({"list"})))
     _, status, err = task({"update", "u", "--timeout", "0"})
     assert.equal(1, status)
@@ -147,6 +172,36 @@ describe("regsh task (stored tasks)", function()
     assert.equal(0, stored("tasks"))
     assert.equal(0, stored("timers"))
     assert.equal(1, select(2, task({"delete", "u", "--yes"})))
+  end)
+
+  it("stores the catch-up, deadline, queue and mutex flags per timer and per task", function()
+    local out, status, err = task({"create", "cu", "--cmd", "true", "--schedule", "0 * * * *",
+      "--catch-up", "all", "--catch-up-max", "3", "--starting-deadline", "30m",
+      "--concurrency", "queue", "--mutex", "127.0.0.1:5000"})
+    assert.equal(0, status, err)
+    local t = assert(json.decode(out))
+    assert.same({"queue", "127.0.0.1:5000", "all", 3, 1800}, {t.concurrency, t.mutex,
+      t.timers[1].catchUp, t.timers[1].catchUpMax, t.timers[1].startingDeadlineSeconds})
+    out, status, err = task({"timer", "add", "cu", "--timer-name", "n", "--schedule", "0 5 * * *",
+      "--catch-up", "latest"})
+    assert.equal(0, status, err)
+    local timers = assert(json.decode(out))
+    assert.same({"n", "latest", 10}, {timers[1].name, timers[1].catchUp, timers[1].catchUpMax})
+    assert.is_nil(timers[1].startingDeadlineSeconds)
+    assert.equal(0, select(2, task({"timer", "update", "cu", "--timer-name", "t1",
+      "--starting-deadline", "none", "--catch-up-max", "5"})))
+    _, status, err = task({"timer", "update", "cu", "--timer-name", "t1", "--catch-up", "every"})
+    assert.equal(2, status)
+    assert.matches("--catch-up", err, 1, true)
+    out = assert(task({"show", "cu"}))
+    assert.matches("Concurrency: queue\nMutex:       127.0.0.1:5000\n", out, 1, true)
+    assert.matches("  t1  0 * * * *  (acr, UTC)  Enabled  catch-up all (at most 5)\n", out, 1, true)
+    t = assert(json.decode((task({"update", "cu", "--mutex", ""}))))
+    assert.is_nil(t.mutex)
+    local st = assert(store.open(state .. "/state.db"))
+    local row = st.db:first("SELECT catch_up_max, starting_deadline FROM timers WHERE name = 't1'")
+    st:close()
+    assert.same({5}, {row.catch_up_max, row.starting_deadline})
   end)
 
   it("adds, updates, removes and lists timers with ACR's messages", function()
@@ -227,6 +282,27 @@ describe("regsh task (stored tasks)", function()
     assert.equal(0, status)
     assert.matches("marked Canceled", out, 1, true)
     assert.matches("ca9%s+slow%s+linux%s+Canceled", (task({"list-runs"})))
+  end)
+
+  it("exports a timer's starting deadline, and warns of the policies a CronJob cannot keep",
+    function()
+    assert.equal(0, select(2, task({"create", "pol", "--cmd", "true", "--schedule", "0 10 * * *",
+      "--catch-up", "all", "--starting-deadline", "5m", "--concurrency", "queue",
+      "--mutex", "reg"})))
+    local out, status, err = task({"export", "pol"})
+    assert.equal(0, status, err)
+    local job = assert(require("regsh.yaml").decode_all(out))[1]
+    assert.same({"Forbid", 300}, {job.spec.concurrencyPolicy, job.spec.startingDeadlineSeconds})
+    assert.matches("timer 't1': Kubernetes has no concurrency queue", err, 1, true)
+    assert.matches("timer 't1': the mutex group 'reg' has no Kubernetes counterpart", err, 1, true)
+    assert.matches("timer 't1': Kubernetes starts only the latest missed occurrence", err, 1, true)
+    assert(task({"update", "pol", "--missed", "run-once", "--concurrency", "allow", "--mutex", ""}))
+    assert(task({"timer", "update", "pol", "--timer-name", "t1", "--starting-deadline", "none"}))
+    out, status, err = task({"export", "pol"})
+    assert.equal(0, status, err)
+    assert.equal("", err)
+    job = assert(require("regsh.yaml").decode_all(out))[1]
+    assert.same({"Allow"}, {job.spec.concurrencyPolicy, job.spec.startingDeadlineSeconds})
   end)
 
   it("exports one CronJob per enabled timer that regsh.yaml reads back", function()

@@ -30,7 +30,8 @@ return {
   description = "Fires each enabled timer of the tasks in the state store (one run per "
     .. "occurrence, recorded with trigger Timer) and, given a script, the schedules it adds "
     .. "with regsh.schedule.add. At most --concurrency runs at once; each task's concurrency "
-    .. "policy (allow, forbid, replace) and missed-run policy (skip, run-once) apply. "
+    .. "policy (allow, forbid, replace, queue) and mutex group, and each timer's catch-up "
+    .. "(none, latest, all) and starting deadline apply. "
     .. "SIGTERM/SIGINT stop firing and give runs --grace seconds before they are canceled "
     .. "(exit 0); SIGHUP reloads the timers. One serve per state store. With --metrics ADDR "
     .. "it serves Prometheus metrics at /metrics and a health check at /healthz.",

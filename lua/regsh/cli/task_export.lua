@@ -6,10 +6,12 @@ local source = require "regsh.task.source"
 
 local M = {}
 
-local CONCURRENCY = {allow = "Allow", forbid = "Forbid", replace = "Replace"}
--- missed = skip: an occurrence that could not start within this many seconds
--- is skipped (the daemon's skip); run-once leaves the field out, and the
--- controller starts the latest missed occurrence once
+-- queue has no counterpart: Forbid is the nearest (a warning says so)
+local CONCURRENCY = {allow = "Allow", forbid = "Forbid", replace = "Replace", queue = "Forbid"}
+-- catch-up none: an occurrence that could not start within this many seconds
+-- is skipped (the daemon's skip); latest leaves the field out, and the
+-- controller starts the latest missed occurrence once; a timer's starting
+-- deadline is the field itself
 M.SKIP_DEADLINE = 60
 M.DEFAULT_IMAGE = "regsh:latest"
 
@@ -84,6 +86,26 @@ local function container_of(def, secret_name)
   return args, env
 end
 
+local function warn(timer, text)
+  io.stderr:write("regsh task export: warning: timer '", timer, "': ", text, "\n")
+end
+
+--- warn_policies(def, t): one warning per policy a CronJob cannot keep.
+function M.warn_policies(def, t)
+  if def.concurrency == "queue" then
+    warn(t.name, "Kubernetes has no concurrency queue: exported as Forbid (a fire while a Job "
+      .. "runs is skipped, not queued)")
+  end
+  if def.mutex then
+    warn(t.name, "the mutex group '" .. def.mutex .. "' has no Kubernetes counterpart: "
+      .. "its Jobs may run at the same time as the group's other tasks")
+  end
+  if t.catch_up == "all" then
+    warn(t.name, "Kubernetes starts only the latest missed occurrence (catch-up all is "
+      .. "exported as latest)")
+  end
+end
+
 --- cronjobs(def, image) -> array of CronJob tables | fail: one per enabled timer.
 function M.cronjobs(def, image)
   local cron = require "regsh.schedule.cron"
@@ -105,10 +127,12 @@ function M.cronjobs(def, image)
         io.stderr:write("regsh task export: warning: timer '", t.name, "': ACR runs when both the "
           .. "day of month and the day of week match; Kubernetes when either does\n")
       end
+      M.warn_policies(def, t)
       local spec = {
         schedule = short_names(c.expr), timeZone = c.tz,
         concurrencyPolicy = CONCURRENCY[def.concurrency],
-        startingDeadlineSeconds = def.missed == "skip" and M.SKIP_DEADLINE or nil,
+        startingDeadlineSeconds = t.starting_deadline
+          or (t.catch_up == "none" and M.SKIP_DEADLINE or nil),
         suspend = def.status == "Disabled" or nil,
         jobTemplate = {spec = {activeDeadlineSeconds = def.timeout, backoffLimit = 0,
           template = {spec = {restartPolicy = "Never", containers = {{

@@ -44,9 +44,47 @@ local function policy_flags(cmd)
   cmd:option("--status", "Enabled or Disabled (default Enabled).", nil)
     :choices{"Enabled", "Disabled"}
   cmd:option("--concurrency", "When a timer fires while a run goes: allow (default, as ACR), "
-    .. "forbid (skip it, recorded Skipped) or replace.", nil):choices{"allow", "forbid", "replace"}
-  cmd:option("--missed", "Occurrences missed while no daemon ran: skip (default: one Skipped "
-    .. "run) or run-once.", nil):choices{"skip", "run-once"}
+    .. "forbid (skip it, recorded Skipped), replace, or queue (wait for it; at most one "
+    .. "waiting per timer).", nil):choices{"allow", "forbid", "replace", "queue"}
+  cmd:option("--mutex", "A mutex group: runs of tasks in one group never run at once "
+    .. "(\"\" on update: none).", nil):argname("<name>")
+  cmd:option("--missed", "The catch-up of all the task's timers, as before: skip (= "
+    .. "--catch-up none) or run-once (= latest).", nil):choices{"skip", "run-once"}
+end
+
+local function catch_up_max(s)
+  local n = math.tointeger(tonumber(s))
+  local tasks_mod = require "regsh.schedule.tasks"
+  if n and n >= 1 and n <= tasks_mod.MAX_CATCH_UP_MAX then return n end
+  return nil, string.format("--catch-up-max %s: an integer from 1 to %d", s,
+    tasks_mod.MAX_CATCH_UP_MAX)
+end
+
+-- a duration ("30m", "2h") in seconds >= 1, or "none" (false: no deadline)
+local function starting_deadline(s)
+  if s == "none" then return false end
+  local n = require("regsh.time").parse_duration(s)
+  if n and n >= 1 then return n end
+  return nil, string.format("--starting-deadline %s: a duration of 1s or more (e.g. 30m, 2h, "
+    .. "1d) or none", s)
+end
+
+-- the missed-run flags of a timer (task create, timer add and update)
+local function catch_up_flags(cmd)
+  cmd:option("--catch-up", "Occurrences missed while no daemon ran: none (default: one "
+    .. "Skipped record), latest (run the latest) or all (run them, at most --catch-up-max).",
+    nil):choices{"none", "latest", "all"}
+  cmd:option("--catch-up-max", "With --catch-up all, run at most the latest N (default 10).",
+    nil, catch_up_max):argname("<n>")
+  cmd:option("--starting-deadline", "An occurrence not started within this long of its time "
+    .. "is Skipped (e.g. 30m; none: no deadline).", nil, starting_deadline):argname("<dur>")
+end
+
+-- the timer fields the catch-up flags give
+local function catch_up_fields(args, t)
+  t.catch_up, t.catch_up_max = args.catch_up, args.catch_up_max
+  if args.starting_deadline ~= nil then t.starting_deadline = args.starting_deadline end
+  return t
 end
 
 local function timer_flags(cmd)
@@ -68,10 +106,11 @@ local function absolute(path)
   return pwd .. "/" .. path:gsub("^%./", "")
 end
 
--- "[name:]CRON" -> {name, schedule}
+-- "[name:]CRON" -> {name, schedule, and the flags' dialect, tz, catch-up}
 local function parse_schedule(text, args)
   local name, expr = text:match("^([%w_-]+):(.*)$")
-  return {name = name, schedule = expr or text, dialect = args.dialect, tz = args.tz}
+  return catch_up_fields(args, {name = name, schedule = expr or text, dialect = args.dialect,
+    tz = args.tz})
 end
 
 -- the values of --set/--set-secret as the two maps a stored task keeps
@@ -109,7 +148,8 @@ local function task_json(def)
   local timers = json.array()
   for i, t in ipairs(def.timers) do
     timers[i] = {name = t.name, schedule = t.schedule, dialect = t.dialect, timeZone = t.tz,
-      status = t.status, lastFire = t.last_fire}
+      status = t.status, lastFire = t.last_fire, catchUp = t.catch_up,
+      catchUpMax = t.catch_up_max, startingDeadlineSeconds = t.starting_deadline}
   end
   local secrets = {}
   for k in pairs(def.secret_values) do secrets[k] = require("regsh.task.runner").MASK end
@@ -117,7 +157,7 @@ local function task_json(def)
     file = def.file, cmd = def.kind == "cmd" and def.definition or nil, registry = def.registry,
     values = next(def.values) and def.values or nil, secretValues = next(secrets) and secrets or nil,
     valuesFile = def.values_file, timeout = def.timeout, executor = def.executor,
-    concurrency = def.concurrency, missed = def.missed, timers = timers,
+    concurrency = def.concurrency, mutex = def.mutex, timers = timers,
     createTime = require("regsh.time").format_rfc3339(math.floor(def.created))}
 end
 
@@ -150,6 +190,7 @@ function commands.create(args)
   def.registry, def.timeout, def.executor, def.status = args.registry, args.timeout,
     args.executor, args.status
   def.concurrency, def.missed = args.concurrency, args.missed
+  if args.mutex ~= "" then def.mutex = args.mutex end
   def.timers = {}
   for i, s in ipairs(args.schedule) do def.timers[i] = parse_schedule(s, args) end
   return with_store(args, function(st)
@@ -223,7 +264,7 @@ function commands.show(args)
         {"Command", out.cmd}, {"File", def.file}, {"Context", def.context},
         {"Registry", def.registry}, {"Values file", def.values_file},
         {"Timeout", tostring(def.timeout)}, {"Executor", def.executor or "auto"},
-        {"Concurrency", def.concurrency}, {"Missed", def.missed}} do
+        {"Concurrency", def.concurrency}, {"Mutex", def.mutex}} do
       if f[2] then w:write(string.format("%-12s %s\n", f[1] .. ":", f[2])) end
     end
     local keys = {}
@@ -242,7 +283,11 @@ function commands.show(args)
     w:write("\nTimers:\n")
     if #def.timers == 0 then w:write("  (none)\n") end
     for i, t in ipairs(def.timers) do
-      w:write(string.format("  %s  %s  (%s, %s)  %s\n", t.name, t.schedule, t.dialect, t.tz, t.status))
+      w:write(string.format("  %s  %s  (%s, %s)  %s  catch-up %s%s%s\n", t.name, t.schedule,
+        t.dialect, t.tz, t.status, t.catch_up,
+        t.catch_up == "all" and " (at most " .. t.catch_up_max .. ")" or "",
+        t.starting_deadline and ", starting deadline "
+          .. require("regsh.time").format_duration(t.starting_deadline) or ""))
       for _, when in ipairs(out.timers[i].next or {}) do w:write("    next: ", when, "\n") end
     end
     return 0
@@ -255,6 +300,7 @@ function commands.update(args)
   if args.cmd and args.file then return require("regsh.cli").usage_error("task update", BOTH) end
   local fields = {status = args.status, timeout = args.timeout, executor = args.executor,
     concurrency = args.concurrency, missed = args.missed, registry = args.registry}
+  if args.mutex == "" then fields.mutex = false else fields.mutex = args.mutex end
   if args.cmd or args.file then
     local def
     def, err = definition_of(args)
@@ -316,13 +362,15 @@ function timer.add(st, name, args)
   if not args.schedule then return nil, "give the timer's --schedule" end
   local t = parse_schedule(args.schedule, args)
   t.name = args.timer_name or t.name
+  if t.starting_deadline == false then t.starting_deadline = nil end
   t.status = args.enabled == "false" and "Disabled" or "Enabled"
   return tasks().timer_add(st, name, t)
 end
 
 function timer.update(st, name, args)
   if not args.timer_name then return nil, "give the timer's --timer-name" end
-  local fields = {schedule = args.schedule, dialect = args.dialect, tz = args.tz}
+  local fields = catch_up_fields(args, {schedule = args.schedule, dialect = args.dialect,
+    tz = args.tz})
   if args.enabled then fields.status = args.enabled == "true" and "Enabled" or "Disabled" end
   return tasks().timer_update(st, name, args.timer_name, fields)
 end
@@ -348,7 +396,8 @@ function commands.timer(args)
     local out = require("regsh.json").array()
     for _, t in ipairs(tasks().get(st, name).timers) do
       out[#out + 1] = {name = t.name, schedule = t.schedule, status = t.status,
-        dialect = t.dialect, timeZone = t.tz}
+        dialect = t.dialect, timeZone = t.tz, catchUp = t.catch_up, catchUpMax = t.catch_up_max,
+        startingDeadlineSeconds = t.starting_deadline}
     end
     require("regsh.cli").print_json(out)
     return 0
@@ -398,6 +447,7 @@ function M.configure(cmd)
   values_flags(create)
   policy_flags(create)
   timer_flags(create)
+  catch_up_flags(create)
   state(create)
 
   local list = cmd:command("list", "List the stored tasks.")
@@ -444,6 +494,7 @@ function M.configure(cmd)
       sub:option("--schedule", "The cron expression."):argname("<cron>")
       sub:option("--enabled", "true or false.", nil):choices{"true", "false"}
       timer_flags(sub)
+      catch_up_flags(sub)
     end
     state(sub)
   end

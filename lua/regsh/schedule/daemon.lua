@@ -1,9 +1,11 @@
 -- regsh.schedule.daemon: the scheduler `regsh serve` runs. It keeps one
 -- entry per enabled timer (the store's, regsh.schedule.add's), sleeps until
 -- the earliest fire, and starts each fire as a task under a semaphore. The
--- bookkeeping is regsh.schedule.timers (pure); the time regsh.schedule.clock.
+-- bookkeeping is regsh.schedule.timers (pure); the time regsh.schedule.clock;
+-- what it counts regsh.metrics (the names are fixed: docs/reference/schedule.md).
 local async = require "regsh.async"
 local json = require "regsh.json"
+local metrics = require "regsh.metrics"
 local runs = require "regsh.task.runs"
 local timers = require "regsh.schedule.timers"
 
@@ -89,14 +91,34 @@ function M.recover(st)
   return report.runs
 end
 
+-- The daemon's metrics (regsh.metrics), declared at start so that a scrape
+-- lists them before anything is counted.
+M.METRICS = {
+  {"regsh_runs_started_total", "counter", "Runs the scheduler started, by task and trigger."},
+  {"regsh_catchup_runs_total", "counter",
+   "Occurrences run as catch-up after a downtime or a late wakeup, by task and timer."},
+  {"regsh_deadline_exceeded_total", "counter",
+   "Occurrences skipped because they were past the timer's starting deadline."},
+  {"regsh_skipped_runs_total", "counter",
+   "Skipped run records the scheduler wrote, by task and reason (missed, overlap, mutex, "
+   .. "deadline, stopped)."},
+  {"regsh_timer_next_fire_timestamp_seconds", "gauge",
+   "The next fire time of each timer (epoch seconds; 0 when it never fires again)."},
+  {"regsh_run_duration_seconds", "histogram",
+   "How long the runs the scheduler started took, by task and final status.",
+   metrics.DURATION_BUCKETS},
+}
+
 --- new{store =, clock =, concurrency = 4, grace = 30, schedules = {...}} -> daemon.
 --- schedules: regsh.schedule.list()'s entries (the script's).
 function M.new(opts)
+  for _, m in ipairs(M.METRICS) do metrics.describe(m[1], m[2], m[3], m[4]) end
   return setmetatable({
     st = opts.store, clock = opts.clock or require("regsh.schedule.clock").real(),
     grace = opts.grace or 30, concurrency = opts.concurrency or 4,
     sem = async.semaphore(opts.concurrency or 4),
     schedules = opts.schedules or {}, entries = {}, active = {}, fires = {},
+    locks = {}, groups = {},
     log = require("regsh.log").logger("serve"),
   }, Daemon)
 end
@@ -115,8 +137,11 @@ SELECT max(occurrence) AS t FROM task_runs WHERE trigger = 'Timer' AND task = ? 
   return row and row.t
 end
 
+-- The policies of a timer that a reload may change in place.
+local POLICY_FIELDS = {"concurrency", "mutex", "catch_up", "catch_up_max", "starting_deadline"}
+
 -- Every timer to schedule: {key, kind, task, timer, signature, parse(),
--- last_fire, concurrency, missed, run}.
+-- last_fire, run, and the POLICY_FIELDS}.
 function Daemon:specs()
   local cron = require "regsh.schedule.cron"
   local list = {}
@@ -124,17 +149,21 @@ function Daemon:specs()
     list[#list + 1] = {
       key = t.task .. "/" .. t.timer, kind = "store", task = t.task, timer = t.timer,
       signature = table.concat({t.schedule, t.dialect, t.tz}, "\0"), last_fire = t.last_fire,
-      concurrency = t.concurrency or "allow", missed = t.missed or "skip",
       parse = function() return cron.parse(t.schedule, {dialect = t.dialect, tz = t.tz}) end,
     }
+    for _, k in ipairs(POLICY_FIELDS) do list[#list][k] = t[k] end
   end
   for _, s in ipairs(self.schedules) do
     list[#list + 1] = {
       key = s.name .. "/" .. s.timer, kind = "lua", task = s.name, timer = s.timer,
       signature = s, last_fire = self:last_recorded(s.name, s.timer),
-      concurrency = s.concurrency, missed = s.missed, run = s.run, executor = s.executor,
-      parse = function() return s.cron end,
+      run = s.run, executor = s.executor, parse = function() return s.cron end,
     }
+    for _, k in ipairs(POLICY_FIELDS) do list[#list][k] = s[k] end
+  end
+  for _, spec in ipairs(list) do
+    spec.concurrency, spec.catch_up = spec.concurrency or "allow", spec.catch_up or "none"
+    spec.catch_up_max = spec.catch_up_max or 10
   end
   return list
 end
@@ -174,6 +203,9 @@ function Daemon:record(entry, t, status, text)
       return rid
     end)
   end
+  if status == "Skipped" and id then
+    metrics.inc("regsh_skipped_runs_total", {task = entry.task, reason = text:match("^(%a+):")})
+  end
   self.log(status == "Skipped" and "info" or "error", status == "Skipped" and "skip" or "fail",
     {task = entry.task, timer = entry.timer, occurrence = iso(t), run = id, reason = text,
      error = not id and err or nil})
@@ -205,10 +237,20 @@ end
 function Daemon:execute(fire)
   local entry, t = fire.entry, fire.occurrence
   fire.executing = true
+  local deadline = entry.starting_deadline
+  if deadline and self.clock.now() - t > deadline then  -- it waited too long, or fires late
+    metrics.inc("regsh_deadline_exceeded_total", {task = entry.task, timer = entry.timer})
+    return self:record(entry, t, "Skipped", timers.deadline_text({count = 1, first = t,
+      latest = t}, deadline))
+  end
   local opts = {trigger = "Timer", timer = entry.timer, occurrence = t, store = self.st,
     task_name = entry.task, on_output = false, signals = false}
   function opts.on_start(run)
     fire.run = run
+    metrics.inc("regsh_runs_started_total", {task = entry.task, trigger = "Timer"})
+    if fire.catch_up then
+      metrics.inc("regsh_catchup_runs_total", {task = entry.task, timer = entry.timer})
+    end
     self.log("info", "fire", {task = entry.task, timer = entry.timer, occurrence = iso(t),
       run = run.id})
     if fire.stop_request then run.stop(table.unpack(fire.stop_request)) end
@@ -225,6 +267,8 @@ function Daemon:execute(fire)
     end
     return self:record(entry, t, "Error", tostring(rerr))
   end
+  metrics.observe("regsh_run_duration_seconds", {task = entry.task, status = run.status},
+    async.monotonic() - t0)
   self.log(run.status == "Succeeded" and "info" or "warn", "finish", {task = entry.task,
     timer = entry.timer, occurrence = iso(t), run = run.id, status = run.status,
     seconds = string.format("%.3f", async.monotonic() - t0), error = run.error})
@@ -248,15 +292,73 @@ function Daemon:stop_fire(fire, status, why)
   end
 end
 
---- d:fire(entry, t): the occurrence t of the entry's timer, as the task's
---- concurrency policy says: started, skipped (forbid), or started after the
---- running ones were canceled (replace).
-function Daemon:fire(entry, t)
+-- How a fire names another one in a skip's text.
+local function who(fire)
+  if fire.run then return "run " .. fire.run.id .. " of task " .. fire.entry.task end
+  return string.format("the run of task %s for %s", fire.entry.task, iso(fire.occurrence))
+end
+
+-- The fires of the entry's timer that wait (not yet executing).
+function Daemon:waiting(entry)
+  local n = 0
+  for f in pairs(self.fires) do
+    if f.entry.key == entry.key and not f.executing then n = n + 1 end
+  end
+  return n
+end
+
+-- A fire of the mutex group going or waiting (the oldest), or nil.
+function Daemon:group_holder(name)
+  local best
+  for f in pairs(self.groups[name] or {}) do
+    if not best or f.seq < best.seq then best = f end
+  end
+  return best
+end
+
+-- One holder at a time per key ("task:NAME" under queue, "mutex:NAME"):
+-- a semaphore of 1, waiters served in order.
+function Daemon:semaphore_of(key)
+  self.locks[key] = self.locks[key] or async.semaphore(1)
+  return self.locks[key]
+end
+
+-- What stands between a fire and its start, as the semaphores it takes in
+-- this order (the same order for every fire: no deadlock).
+function Daemon:lanes(entry)
+  local lanes = {}
+  if entry.concurrency == "queue" then
+    lanes[#lanes + 1] = self:semaphore_of("task:" .. entry.task)
+  end
+  if entry.mutex then lanes[#lanes + 1] = self:semaphore_of("mutex:" .. entry.mutex) end
+  lanes[#lanes + 1] = self.sem
+  return lanes
+end
+
+-- Run fn holding lanes[i..] in turn.
+local function holding(lanes, i, fn)
+  if i > #lanes then return fn() end
+  return lanes[i]:run(holding, lanes, i + 1, fn)
+end
+
+--- d:fire(entry, t [, catch_up]) -> the fire | nil: the occurrence t of the
+--- entry's timer, as the task's concurrency policy says: started, skipped
+--- (forbid; queue with one waiting already), started after the running ones
+--- were canceled (replace), or waiting for them (queue). A fire whose mutex
+--- group is busy is skipped under forbid and waits otherwise (at most one
+--- waiting per timer).
+function Daemon:fire(entry, t, catch_up)
   local active = self.active[entry.task] or {}
   self.active[entry.task] = active
-  local decision = timers.decide(entry.concurrency, count(active))
+  local waiting = self:waiting(entry)
+  local decision = timers.decide(entry.concurrency, count(active), waiting)
   if decision == "skip" then
     local other = next(active)
+    if entry.concurrency == "queue" then
+      return self:record(entry, t, "Skipped", string.format("overlap: the run of %s already "
+        .. "waits (concurrency queue: at most one waiting per timer)",
+        iso(self:waiting_occurrence(entry))))
+    end
     return self:record(entry, t, "Skipped", other.run
       and string.format("overlap: run %s is still running (concurrency forbid)", other.run.id)
       or string.format("overlap: the run of %s is still waiting for a slot (concurrency forbid)",
@@ -267,53 +369,123 @@ function Daemon:fire(entry, t)
       self:stop_fire(f, "Canceled", "replaced by the run of " .. iso(t) .. " (concurrency replace)")
     end
   end
-  local fire = {entry = entry, occurrence = t}
+  -- replace canceled its own task's fires (also any waiting one): it
+  -- waits for them, or another task's run, to leave the group
+  local holder = entry.mutex and self:group_holder(entry.mutex)
+  if holder and decision ~= "replace" then
+    if entry.concurrency == "forbid" then
+      return self:record(entry, t, "Skipped", string.format("mutex: %s holds the mutex group %s "
+        .. "(concurrency forbid)", who(holder), entry.mutex))
+    end
+    if waiting >= 1 then
+      return self:record(entry, t, "Skipped", string.format("mutex: %s holds the mutex group %s "
+        .. "and the run of %s already waits for it (at most one waiting per timer)", who(holder),
+        entry.mutex, iso(self:waiting_occurrence(entry))))
+    end
+  end
+  self.seq = (self.seq or 0) + 1
+  local fire = {entry = entry, occurrence = t, catch_up = catch_up, seq = self.seq}
+  local running = next(active)
   active[fire], self.fires[fire] = true, true
-  if self.sem.free == 0 then
+  if entry.mutex then
+    self.groups[entry.mutex] = self.groups[entry.mutex] or {}
+    self.groups[entry.mutex][fire] = true
+  end
+  if decision == "queue" or holder then
+    fire.blocked = decision == "queue" and "the task's running run ended"
+      or "the mutex group " .. entry.mutex .. " was free"
+    self.log("info", "waits", {task = entry.task, timer = entry.timer, occurrence = iso(t),
+      reason = decision == "queue" and "concurrency queue: " .. who(running) .. " is running"
+        or "mutex group " .. entry.mutex .. ": " .. who(holder)})
+  elseif self.sem.free == 0 then
     self.log("info", "queued", {task = entry.task, timer = entry.timer, occurrence = iso(t),
       reason = "all " .. self.concurrency .. " slots are taken"})
   end
+  local lanes = self:lanes(entry)
   fire.task = async.spawn(function()
-    local ok, err = pcall(self.sem.run, self.sem, function()
+    local ok, err = pcall(holding, lanes, 1, function()
       if not self.stopping then self:execute(fire) end
     end)
     active[fire], self.fires[fire] = nil, nil
+    if entry.mutex then self.groups[entry.mutex][fire] = nil end
     if not ok and err ~= cancelled then
       self.log("error", "fire failed", {task = entry.task, error = tostring(err)})
     end
   end)
+  return fire
+end
+
+-- The occurrence of the entry's fire that waits (for a skip's text).
+function Daemon:waiting_occurrence(entry)
+  for f in pairs(self.fires) do
+    if f.entry.key == entry.key and not f.executing then return f.occurrence end
+  end
+end
+
+-- Fire the occurrences in order; several (a catch-up) one after another,
+-- each when the one before has ended. The latest is a catch-up unless
+-- fire_latest (the timer's own fire).
+function Daemon:fire_each(entry, list, fire_latest)
+  local function catch_up(i) return not (fire_latest and i == #list) end
+  if #list == 1 then return self:fire(entry, list[1], catch_up(1)) end
+  if #list == 0 then return end
+  async.spawn(function()
+    for i, t in ipairs(list) do
+      if self.stopping then return end
+      local f = self:fire(entry, t, catch_up(i))
+      if f then pcall(f.task.wait, f.task) end
+    end
+  end)
+end
+
+-- The due occurrences of the entry in (after, now] as its catch-up policy
+-- and starting deadline say: missed ones and ones past the deadline
+-- recorded Skipped, the others fired. fire_latest: the daemon's own fire
+-- (the latest always runs, deadline permitting); else a catch-up at start.
+function Daemon:settle(entry, after, now, fire_latest)
+  local due = timers.due(entry.cron, after, now, function(t)
+    return self:has_record(entry, t)
+  end, entry.catch_up_max + 1)
+  if due.count == 0 then return end
+  local plan = timers.plan(due, {catch_up = entry.catch_up, max = entry.catch_up_max,
+    deadline = entry.starting_deadline, now = now, fire_latest = fire_latest})
+  if plan.missed then
+    local policy = entry.catch_up
+    if policy == "all" then policy = policy .. ", at most " .. entry.catch_up_max end
+    self:record(entry, plan.missed.latest, "Skipped", timers.missed_text(plan.missed, policy,
+      fire_latest and "while the daemon was late" or nil))
+  end
+  if plan.deadline then
+    metrics.inc("regsh_deadline_exceeded_total", {task = entry.task, timer = entry.timer},
+      plan.deadline.count)
+    self:record(entry, plan.deadline.latest, "Skipped", timers.deadline_text(plan.deadline,
+      entry.starting_deadline))
+  end
+  if #plan.run > (fire_latest and 1 or 0) then
+    self.log("info", "catch-up", {task = entry.task, timer = entry.timer, policy = entry.catch_up,
+      runs = #plan.run, occurrence = iso(plan.run[1])})
+  end
+  self:fire_each(entry, plan.run, fire_latest and plan.run[#plan.run] == due.latest)
 end
 
 -- The occurrences missed before the daemon started (a downtime).
 function Daemon:catch_up(entry, now)
-  if not entry.last_fire then return end
-  local due = timers.due(entry.cron, entry.last_fire, now, function(t)
-    return self:has_record(entry, t)
-  end)
-  if due.count == 0 then return end
-  if entry.missed == "run-once" then
-    self.log("info", "missed", {task = entry.task, timer = entry.timer, count = due.count,
-      policy = "run-once", occurrence = iso(due.latest)})
-    return self:fire(entry, due.latest)
-  end
-  self:record(entry, due.latest, "Skipped", timers.missed_text(due))
+  if entry.last_fire then self:settle(entry, entry.last_fire, now, false) end
+end
+
+-- The entry's next fire after now, and its gauge.
+function Daemon:set_next(entry, now)
+  entry.last, entry.next = now, entry.cron:next(now)
+  metrics.set("regsh_timer_next_fire_timestamp_seconds", {task = entry.task, timer = entry.timer},
+    entry.next or 0)
 end
 
 -- The entry's due occurrences: the latest fires; earlier ones (the daemon
--- woke late: a suspended machine) follow the missed policy.
+-- woke late: a suspended machine) follow the catch-up policy.
 function Daemon:tick(entry, now)
-  local due = timers.due(entry.cron, entry.last, now, function(t)
-    return self:has_record(entry, t)
-  end)
-  entry.last, entry.next = now, entry.cron:next(now)
-  if due.count == 0 then return end
-  if due.count > 1 and entry.missed ~= "run-once" then
-    local earlier = {count = due.count - 1, first = due.first,
-                     latest = entry.cron:prev(due.latest), capped = due.capped}
-    self:record(entry, earlier.latest, "Skipped", timers.missed_text(earlier,
-      "while the daemon was late"))
-  end
-  self:fire(entry, due.latest)
+  local after = entry.last
+  self:set_next(entry, now)
+  self:settle(entry, after, now, true)
 end
 
 --- d:reload(reason): the timers again; unchanged ones keep their place.
@@ -323,18 +495,21 @@ function Daemon:reload(reason)
     seen[spec.key] = true
     local e = self.entries[spec.key]
     if e and e.signature == spec.signature then
-      e.concurrency, e.missed = spec.concurrency, spec.missed
+      for _, k in ipairs(POLICY_FIELDS) do e[k] = spec[k] end
     else
       e = self:entry_of(spec)
       if e then
         if reason == "start" then self:catch_up(e, now) end
-        e.last, e.next = now, e.cron:next(now)
+        self:set_next(e, now)
         self.entries[spec.key] = e
       end
     end
   end
-  for key in pairs(self.entries) do
-    if not seen[key] then self.entries[key] = nil end
+  for key, e in pairs(self.entries) do
+    if not seen[key] then
+      self.entries[key] = nil
+      metrics.set("regsh_timer_next_fire_timestamp_seconds", {task = e.task, timer = e.timer}, 0)
+    end
   end
   self.version = require("regsh.schedule.tasks").version(self.st)
   self.log("info", "timers loaded", {timers = count(self.entries), reason = reason})
@@ -398,7 +573,8 @@ function Daemon:drain()
     else
       fire.task:cancel()
       self:record(fire.entry, fire.occurrence, "Skipped", string.format(
-        "stopped: the daemon stopped (%s) before a slot was free", self.stopping))
+        "stopped: the daemon stopped (%s) before %s", self.stopping,
+        fire.blocked or "a slot was free"))
     end
   end
   if #list == 0 then return end

@@ -1,5 +1,5 @@
--- regsh.schedule.tasks: the stored tasks and their timers (store migration
--- 4). `regsh task create|update|timer ...` write them, `regsh serve` reads
+-- regsh.schedule.tasks: the stored tasks and their timers (store migrations
+-- 4 and 5). `regsh task create|update|timer ...` write them, `regsh serve` reads
 -- enabled_timers and watches version. Every write validates first and runs
 -- in one transaction: on any error nothing is stored. docs/reference/schedule.md.
 local json = require "regsh.json"
@@ -15,8 +15,12 @@ local NAME_MAX = 50
 local KINDS = {file = true, cmd = true, lua = true}
 local STATUS = {Enabled = true, Disabled = true}
 local EXECUTORS = {podman = true, docker = true, ["local"] = true}
-local CONCURRENCY = {allow = true, forbid = true, replace = true}
-local MISSED = {skip = true, ["run-once"] = true}
+local CONCURRENCY = {allow = true, forbid = true, replace = true, queue = true}
+local CATCH_UP = {none = true, latest = true, all = true}
+-- the task-level missed policy of migration 4, kept as an alias for the
+-- catch-up policy of all the task's timers
+M.MISSED_ALIAS = {skip = "none", ["run-once"] = "latest"}
+M.DEFAULT_CATCH_UP_MAX, M.MAX_CATCH_UP_MAX = 10, 1000
 local DIALECTS = {acr = true, vixie = true}
 
 local function fail(code, fmt, ...)
@@ -56,6 +60,12 @@ local function check_timer(task, t)
   if not ok then return nil, err, code end
   ok, err, code = check_choice("timer status", t.status, STATUS)
   if not ok then return nil, err, code end
+  ok, err, code = check_choice("catch_up", t.catch_up, CATCH_UP)
+  if not ok then return nil, err, code end
+  ok, err, code = M.check_catch_up_max(t.catch_up_max)
+  if not ok then return nil, err, code end
+  ok, err, code = M.check_deadline(t.starting_deadline)
+  if not ok then return nil, err, code end
   local c
   c, err, code = require("regsh.schedule.cron").parse(t.schedule, {dialect = t.dialect, tz = t.tz})
   if not c then
@@ -65,16 +75,58 @@ local function check_timer(task, t)
   return true
 end
 
---- timer_defaults(t, position) -> t: name "t<position>", dialect acr, tz
---- UTC, status Enabled where not given (ACR's defaults).
-function M.timer_defaults(t, position)
+--- check_catch_up_max(n) -> true | fail: an integer from 1 to MAX_CATCH_UP_MAX.
+function M.check_catch_up_max(n)
+  if math.type(n) ~= "integer" or n < 1 or n > M.MAX_CATCH_UP_MAX then
+    return fail("ETASK", "catch_up_max %s: an integer from 1 to %d", tostring(n),
+      M.MAX_CATCH_UP_MAX)
+  end
+  return true
+end
+
+--- check_deadline(s) -> true | fail: nil (no deadline) or whole seconds >= 1.
+function M.check_deadline(s)
+  if s ~= nil and (math.type(s) ~= "integer" or s < 1) then
+    return fail("ETASK", "starting_deadline %s: whole seconds >= 1, or none", tostring(s))
+  end
+  return true
+end
+
+--- check_mutex(name) -> true | fail: nil (no group) or a name of letters,
+--- digits, '.', ':', '-', '_' (a registry host names a group well).
+function M.check_mutex(name)
+  if name == nil then return true end
+  if type(name) ~= "string" or #name > 100 or not name:find("^[%w][%w_.:%-]*$") then
+    return fail("ETASK", "mutex group '%s': 1 to 100 letters, digits, '.', ':', '-' or '_', "
+      .. "starting with a letter or digit", tostring(name))
+  end
+  return true
+end
+
+--- timer_defaults(t, position [, catch_up]) -> t: name "t<position>",
+--- dialect acr, tz UTC, status Enabled (ACR's defaults), catch-up
+--- catch_up or none, at most 10, no deadline, where not given.
+function M.timer_defaults(t, position, catch_up)
   local out = {}
   for k, v in pairs(t) do out[k] = v end
   out.name = out.name or ("t" .. position)
   out.dialect = out.dialect or "acr"
   out.tz = out.tz or "UTC"
   out.status = out.status or "Enabled"
+  out.catch_up = out.catch_up or catch_up or "none"
+  out.catch_up_max = out.catch_up_max or M.DEFAULT_CATCH_UP_MAX
+  if out.starting_deadline == json.null or out.starting_deadline == false then
+    out.starting_deadline = nil
+  end
   return out
+end
+
+-- the catch-up policy the alias `missed` gives | nil | fail
+local function missed_alias(missed)
+  if missed == nil then return nil end
+  local policy = M.MISSED_ALIAS[missed]
+  if not policy then return fail("ETASK", "missed '%s': one of run-once, skip", tostring(missed)) end
+  return policy
 end
 
 -- the row fields with their defaults
@@ -85,11 +137,13 @@ local function with_defaults(def)
   out.status = out.status or "Enabled"
   out.timeout = out.timeout or M.DEFAULT_TIMEOUT
   out.concurrency = out.concurrency or "allow"
-  out.missed = out.missed or "skip"
   out.values = out.values or {}
   out.secret_values = out.secret_values or {}
+  local alias, err, code = missed_alias(out.missed)
+  if err then return nil, err, code end
+  out.missed = nil
   local timers = {}
-  for i, t in ipairs(out.timers or {}) do timers[i] = M.timer_defaults(t, i) end
+  for i, t in ipairs(out.timers or {}) do timers[i] = M.timer_defaults(t, i, alias) end
   out.timers = timers
   return out
 end
@@ -100,10 +154,12 @@ local function check_def(def)
   local ok, err, code = check_name("task", def.name)
   if not ok then return nil, err, code end
   for _, check in ipairs{{"kind", def.kind, KINDS}, {"status", def.status, STATUS},
-      {"concurrency", def.concurrency, CONCURRENCY}, {"missed", def.missed, MISSED}} do
+      {"concurrency", def.concurrency, CONCURRENCY}} do
     ok, err, code = check_choice(check[1], check[2], check[3])
     if not ok then return nil, err, code end
   end
+  ok, err, code = M.check_mutex(def.mutex)
+  if not ok then return nil, err, code end
   if def.executor ~= nil then
     ok, err, code = check_choice("executor", def.executor, EXECUTORS)
     if not ok then return nil, err, code end
@@ -143,7 +199,7 @@ local function check_def(def)
 end
 
 local COLUMNS = 'name, kind, definition, file, context, registry, "values", secret_values, '
-  .. "values_file, status, timeout, executor, concurrency, missed, created, updated"
+  .. "values_file, status, timeout, executor, concurrency, mutex, created, updated"
 
 local function encode_map(map)
   if next(map) == nil then return "{}" end
@@ -157,16 +213,20 @@ end
 
 local function insert_timer(db, task, t)
   return db:exec([[
-INSERT INTO timers (task, name, schedule, dialect, tz, status, last_fire)
-VALUES (?, ?, ?, ?, ?, ?, ?)]], task, t.name, t.schedule, t.dialect, t.tz, t.status, t.last_fire)
+INSERT INTO timers (task, name, schedule, dialect, tz, status, last_fire, catch_up, catch_up_max,
+  starting_deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]], task, t.name, t.schedule, t.dialect,
+    t.tz, t.status, t.last_fire, t.catch_up, t.catch_up_max, t.starting_deadline)
 end
+
+local TIMER_COLUMNS = "name, schedule, dialect, tz, status, last_fire, catch_up, catch_up_max, "
+  .. "starting_deadline"
 
 local function write_task(st, def, created)
   local db = st.db
   local n, err, code = db:exec("INSERT INTO tasks (" .. COLUMNS .. [[)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]], def.name, def.kind, def.definition,
     def.file, def.context, def.registry, encode_map(def.values), encode_map(def.secret_values),
-    def.values_file, def.status, def.timeout, def.executor, def.concurrency, def.missed,
+    def.values_file, def.status, def.timeout, def.executor, def.concurrency, def.mutex,
     created, now())
   if not n then return nil, err, code end
   for _, t in ipairs(def.timers) do
@@ -177,9 +237,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]], def.name, def.kind, d
 end
 
 local function timers_of(st, task)
-  return assert(st.db:rows([[
-SELECT name, schedule, dialect, tz, status, last_fire FROM timers WHERE task = ?
-ORDER BY name]], task))
+  return assert(st.db:rows("SELECT " .. TIMER_COLUMNS
+    .. " FROM timers WHERE task = ? ORDER BY name", task))
 end
 
 local function from_row(st, row)
@@ -209,14 +268,19 @@ end
 
 --- create(st, def) -> true | fail: a new task with its timers. def: {name,
 --- kind = "file"|"cmd"|"lua", definition, file, context, registry, values,
---- secret_values, values_file, status, timeout, executor, concurrency,
---- missed, timers = {{name, schedule, dialect, tz, status}}}. EEXIST when
+--- secret_values, values_file, status, timeout, executor, concurrency
+--- (allow | forbid | replace | queue), mutex, missed (the alias: the
+--- catch-up of timers that give none), timers = {{name, schedule, dialect,
+--- tz, status, catch_up, catch_up_max, starting_deadline}}}. EEXIST when
 --- the name is taken; ETASK/ECRON/ENOENT/ECONTEXT from the checks.
 function M.create(st, def)
   check_st(st, "create")
   if type(def) ~= "table" then error("bad argument #2 to 'create' (table expected)", 2) end
-  def = with_defaults(def)
-  local ok, err, code = check_def(def)
+  local err, code
+  def, err, code = with_defaults(def)
+  if not def then return nil, err, code end
+  local ok
+  ok, err, code = check_def(def)
   if not ok then return nil, err, code end
   return write(st, function()
     if st.db:first("SELECT name FROM tasks WHERE name = ?", def.name) then
@@ -244,11 +308,12 @@ end
 
 local UPDATABLE = {kind = true, definition = true, file = true, context = true, registry = true,
   values = true, secret_values = true, values_file = true, status = true, timeout = true,
-  executor = true, concurrency = true, missed = true}
+  executor = true, concurrency = true, missed = true, mutex = true}
 
 --- update(st, name, fields) -> true | fail: changes the given fields (not
 --- the name nor the timers); json.null (or false) clears executor, registry,
---- values_file. The whole task is checked again.
+--- values_file, mutex. missed (the alias) sets the catch-up policy of every
+--- timer of the task. The whole task is checked again.
 function M.update(st, name, fields)
   check_st(st, "update")
   if type(fields) ~= "table" then error("bad argument #3 to 'update' (table expected)", 2) end
@@ -262,8 +327,14 @@ function M.update(st, name, fields)
       if v == false or v == json.null then v = nil end
       def[k] = v
     end
-    def = with_defaults(def)
-    local ok, err, code = check_def(def)
+    local alias, aerr, acode = missed_alias(def.missed)
+    if aerr then return nil, aerr, acode end
+    for _, t in ipairs(alias and def.timers or {}) do t.catch_up = alias end
+    local err, code
+    def, err, code = with_defaults(def)
+    if not def then return nil, err, code end
+    local ok
+    ok, err, code = check_def(def)
     if not ok then return nil, err, code end
     local created = def.created
     st.db:exec("DELETE FROM timers WHERE task = ?", name)
@@ -288,9 +359,8 @@ local function find_timer(st, task, name)
   if not st.db:first("SELECT name FROM timers WHERE task = ?", task) then
     return fail("ENOTFOUND", "No timer triggers exist for the task '%s'.", task)
   end
-  local row = st.db:first([[
-SELECT name, schedule, dialect, tz, status, last_fire FROM timers WHERE task = ? AND name = ?]],
-    task, name)
+  local row = st.db:first("SELECT " .. TIMER_COLUMNS
+    .. " FROM timers WHERE task = ? AND name = ?", task, name)
   if not row then
     return fail("ENOTFOUND", "The timer '%s' does not exist for the task '%s'.", tostring(name), task)
   end
@@ -298,7 +368,8 @@ SELECT name, schedule, dialect, tz, status, last_fire FROM timers WHERE task = ?
 end
 
 --- timer_add(st, task, t) -> true | fail: t = {name, schedule, dialect, tz,
---- status} (defaults as timer_defaults; the name is then t<count+1>).
+--- status, catch_up, catch_up_max, starting_deadline} (defaults as
+--- timer_defaults; the name is then t<count+1>).
 --- EEXIST when the task has a timer of that name.
 function M.timer_add(st, task, t)
   check_st(st, "timer_add")
@@ -319,13 +390,17 @@ function M.timer_add(st, task, t)
   end)
 end
 
+local TIMER_UPDATABLE = {schedule = true, dialect = true, tz = true, status = true,
+  catch_up = true, catch_up_max = true, starting_deadline = true}
+
 --- timer_update(st, task, name, fields) -> true | fail: fields among
---- schedule, dialect, tz, status. A new schedule keeps last_fire.
+--- schedule, dialect, tz, status, catch_up, catch_up_max, starting_deadline
+--- (json.null or false clears it). A new schedule keeps last_fire.
 function M.timer_update(st, task, name, fields)
   check_st(st, "timer_update")
   if type(fields) ~= "table" then error("bad argument #4 to 'timer_update' (table expected)", 2) end
   for k in pairs(fields) do
-    if k ~= "schedule" and k ~= "dialect" and k ~= "tz" and k ~= "status" then
+    if not TIMER_UPDATABLE[k] then
       error(string.format("timer_update: unknown field '%s'", tostring(k)), 2)
     end
   end
@@ -333,13 +408,17 @@ function M.timer_update(st, task, name, fields)
     local t, err, code = find_timer(st, task, name)
     if not t then return nil, err, code end
     for k, v in pairs(fields) do t[k] = v end
+    if t.starting_deadline == json.null or t.starting_deadline == false then
+      t.starting_deadline = nil
+    end
     local ok
     ok, err, code = check_timer(task, t)
     if not ok then return nil, err, code end
     local n
     n, err, code = st.db:exec([[
-UPDATE timers SET schedule = ?, dialect = ?, tz = ?, status = ? WHERE task = ? AND name = ?]],
-      t.schedule, t.dialect, t.tz, t.status, task, name)
+UPDATE timers SET schedule = ?, dialect = ?, tz = ?, status = ?, catch_up = ?, catch_up_max = ?,
+  starting_deadline = ? WHERE task = ? AND name = ?]], t.schedule, t.dialect, t.tz, t.status,
+      t.catch_up, t.catch_up_max, t.starting_deadline, task, name)
     if not n then return nil, err, code end
     return true
   end)
@@ -372,13 +451,15 @@ function M.set_last_fire(st, task, timer, t)
 end
 
 --- enabled_timers(st) -> array of {task, timer, schedule, dialect, tz,
---- last_fire, concurrency, missed}: the timers that are Enabled on tasks
---- that are Enabled, by task and timer name.
+--- last_fire, catch_up, catch_up_max, starting_deadline, concurrency,
+--- mutex}: the timers that are Enabled on tasks that are Enabled, by task
+--- and timer name.
 function M.enabled_timers(st)
   check_st(st, "enabled_timers")
   return assert(st.db:rows([[
 SELECT t.task AS task, t.name AS timer, t.schedule AS schedule, t.dialect AS dialect, t.tz AS tz,
-  t.last_fire AS last_fire, k.concurrency AS concurrency, k.missed AS missed
+  t.last_fire AS last_fire, t.catch_up AS catch_up, t.catch_up_max AS catch_up_max,
+  t.starting_deadline AS starting_deadline, k.concurrency AS concurrency, k.mutex AS mutex
 FROM timers t JOIN tasks k ON k.name = t.task
 WHERE t.status = 'Enabled' AND k.status = 'Enabled'
 ORDER BY t.task, t.name]]))
