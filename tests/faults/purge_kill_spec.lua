@@ -89,6 +89,15 @@ describe("a purge interrupted by a fault", function()
     assert.is_true(purge.alive(child.pid), "the run ended before it was killed")
     cmd.sh("kill -KILL " .. child.pid)
     faults.wait_for("regsh to die", function() return not purge.alive(child.pid) end)
+    -- DELETEs the proxy was holding still reach the registry after the kill
+    -- (as a request in flight would): look once every one has been answered
+    faults.wait_for("the DELETEs in flight to end", function()
+      local sent = 0
+      for _, e in ipairs(fp:log("/manifests/")) do
+        if e.method == "DELETE" then sent = sent + 1 end
+      end
+      return fp:rules()[1].hits == sent
+    end)
     fp:clear()
     assert.is_true(#purge.journal(state, fp.host) > 0, "the killed run left no journal")
     local middle = check_and_finish(before, plan, args, state)
