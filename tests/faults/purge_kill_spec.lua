@@ -16,15 +16,6 @@ local function seed(reg, repo)
   for i = 0, 2 do purge.retag(reg.url, repo, string.format("old%02d", i), "keep" .. i) end
 end
 
--- successful DELETEs the proxy forwarded
-local function deletes(fp)
-  local n = 0
-  for _, e in ipairs(fp:log("/manifests/")) do
-    if e.method == "DELETE" and e.status == 202 then n = n + 1 end
-  end
-  return n
-end
-
 describe("a purge interrupted by a fault", function()
   local reg, fp
 
@@ -60,7 +51,7 @@ describe("a purge interrupted by a fault", function()
     assert.equal(60, plan.totals.tags)
     fp:add{action = "delay", seconds = 0.2, method = "DELETE", times = -1}
     local child = purge.spawn(args)
-    faults.wait_for("10 deletes", function() return deletes(fp) >= 10 end)
+    faults.wait_for("10 deletes", function() return faults.deletes(fp) >= 10 end)
     assert.is_true(purge.alive(child.pid), "the run ended before the registry was killed")
     faults.kill_registry(reg)
     faults.wait_for("the run to give up", function() return not purge.alive(child.pid) end)
@@ -85,10 +76,9 @@ describe("a purge interrupted by a fault", function()
     assert.equal(90, plan.totals.tags)
     fp:add{action = "delay", seconds = 0.2, method = "DELETE", times = -1}
     local child = purge.spawn(args)
-    faults.wait_for("15 deletes", function() return deletes(fp) >= 15 end)
+    faults.wait_for("15 deletes", function() return faults.deletes(fp) >= 15 end)
     assert.is_true(purge.alive(child.pid), "the run ended before it was killed")
-    cmd.sh("kill -KILL " .. child.pid)
-    faults.wait_for("regsh to die", function() return not purge.alive(child.pid) end)
+    faults.kill(child.pid)
     -- DELETEs the proxy was holding still reach the registry after the kill
     -- (as a request in flight would): look once every one has been answered
     faults.wait_for("the DELETEs in flight to end", function()
@@ -110,23 +100,7 @@ describe("a purge interrupted by a fault", function()
     function()
     local repo = "wave/kill"
     local m = images.seed_tags(reg.url, repo, 2, 2, "old")
-    local mt = "application/vnd.oci.image.manifest.v1+json"
-    local entries = {}
-    for i, d in ipairs(m) do
-      local body = cmd.sh("curl -sSf -H " .. cmd.quote("Accept: " .. mt) .. " "
-        .. cmd.quote(reg.url .. "/v2/" .. repo .. "/manifests/" .. d))
-      entries[i] = string.format('{"mediaType":"%s","digest":"%s","size":%d,'
-        .. '"platform":{"architecture":"%s","os":"linux"}}', mt, d, #body,
-        i == 1 and "amd64" or "arm64")
-    end
-    local index = cmd.temp_file('{"schemaVersion":2,"mediaType":'
-      .. '"application/vnd.oci.image.index.v1+json","manifests":[' .. table.concat(entries, ",")
-      .. ']}')
-    local _, put = cmd.sh("curl -sSf -o /dev/null -X PUT -H 'Content-Type: "
-      .. "application/vnd.oci.image.index.v1+json' --data-binary @" .. cmd.quote(index) .. " "
-      .. cmd.quote(reg.url .. "/v2/" .. repo .. "/manifests/old-idx"))
-    os.remove(index)
-    assert.equal(0, put)
+    purge.index(reg.url, repo, m, "old-idx")
     -- the children lose their tags first, so that only the index holds them
     for _, t in ipairs({"old0", "old1"}) do
       cmd.sh("curl -sSf -X DELETE " .. cmd.quote(reg.url .. "/v2/" .. repo .. "/manifests/" .. t))
@@ -145,8 +119,7 @@ describe("a purge interrupted by a fault", function()
            times = -1}
     local child = purge.spawn(args)
     faults.wait_for("a child's DELETE", function() return fp:rules()[1].hits >= 1 end)
-    cmd.sh("kill -KILL " .. child.pid)
-    faults.wait_for("regsh to die", function() return not purge.alive(child.pid) end)
+    faults.kill(child.pid)
     fp:clear()
     local rows = purge.journal(state, fp.host)
     local named = {}

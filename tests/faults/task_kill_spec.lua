@@ -6,7 +6,6 @@
 local cmd = require "support.cmd"
 local faults = require "support.faults"
 local images = require "support.images"
-local purge = require "support.purge_state"
 local support_podman = require "support.podman"
 
 local function utc(s) return assert(require("regsh.time").parse_rfc3339(s)) end
@@ -76,8 +75,7 @@ VALUES (?, ?, 'seed', 'Manual', 'Succeeded', 0)]], require("regsh.task.runs").id
     local runs = run_record()
     assert.equal(1, #runs)
     assert.equal("Running", runs[1].status)
-    cmd.sh("kill -KILL " .. child.pid)
-    faults.wait_for("regsh to die", function() return not purge.alive(child.pid) end)
+    faults.kill(child.pid)
     assert.equal("Running", run_record()[1].status)   -- not lost, not yet recovered
     local r = recover()
     local run = run_record()[1]
@@ -113,8 +111,7 @@ VALUES (?, ?, 'seed', 'Manual', 'Succeeded', 0)]], require("regsh.task.runs").id
     local label = "regsh.key=" .. key
     assert.matches("^" .. run_record()[1].id .. "%-", key)   -- this run's, of the private ids
     assert.is_true(#support_podman.leftovers(label) >= 2, "no container and network to leave")
-    cmd.sh("kill -KILL " .. child.pid)
-    faults.wait_for("regsh to die", function() return not purge.alive(child.pid) end)
+    faults.kill(child.pid)
     faults.wait_for("the reaper's cleanup", function()
       return #support_podman.leftovers(label) == 0
     end, 180)

@@ -24,10 +24,22 @@ function M.wait_for(what, cond, limit)
   return v
 end
 
---- kill_registry(reg): SIGKILL, and wait until it is gone.
-function M.kill_registry(reg)
-  cmd.sh("kill -KILL " .. reg.pid)
-  M.wait_for("the registry to die", function() return not purge.alive(reg.pid) end)
+--- kill(pid): SIGKILL, and wait until it is gone.
+function M.kill(pid)
+  cmd.sh("kill -KILL " .. pid)
+  M.wait_for("pid " .. pid .. " to die", function() return not purge.alive(pid) end)
+end
+
+--- kill_registry(reg): SIGKILL it, and wait until it is gone.
+function M.kill_registry(reg) M.kill(reg.pid) end
+
+--- deletes(proxy) -> how many DELETEs the fault proxy forwarded with 202.
+function M.deletes(fp)
+  local n = 0
+  for _, e in ipairs(fp:log("/manifests/")) do
+    if e.method == "DELETE" and e.status == 202 then n = n + 1 end
+  end
+  return n
 end
 
 --- restart_registry(reg): start it again on its port and storage (reg.pid updated).
