@@ -1657,4 +1657,43 @@ return {
     specs = {"tests/spec/schedule_daemon_spec.lua"},
     filter = "catch%-up policy promises",
   },
+  {
+    name = "purge-journal-never-written",
+    why = "a repository's actions are journalled before its first write, so a run killed"
+      .. " half way leaves the next one a record of what is still to go",
+    file = "lua/regsh/purge/apply.lua",
+    from = "journal, err = journal_mod.put(store, ctx.registry, rplan.repository, actions)",
+    to = "journal, err = {store = store, registry = ctx.registry, repository = rplan.repository}, nil",
+    specs = {"tests/faults/purge_kill_spec.lua"},
+    filter = "names the children",
+  },
+  {
+    name = "purge-journal-rows-leave-early",
+    why = "journal rows leave wave by wave, only for actions done: a kill during the children's"
+      .. " wave leaves their rows for the next run",
+    file = "lua/regsh/purge/apply.lua",
+    from = "if journal then journal_mod.done(journal, finished) end",
+    to = "if journal then journal_mod.done(journal, actions) end",
+    specs = {"tests/faults/purge_kill_spec.lua"},
+    filter = "names the children",
+  },
+  {
+    name = "purge-deletes-without-journal",
+    why = "a repository whose journal cannot be written (a full disk) deletes nothing",
+    file = "lua/regsh/purge/apply.lua",
+    from = "    if not journal then\n      rplan.failure = err",
+    to = "    if false then\n      rplan.failure = err",
+    specs = {"tests/faults/disk_full_spec.lua"},
+    filter = "journal cannot be written",
+  },
+  {
+    name = "store-rollback-after-sqlite-rolled-back",
+    why = "after SQLITE_FULL SQLite has rolled the transaction back itself; a ROLLBACK then"
+      .. " raises, and a full disk ends in a traceback instead of one ENOSPC line",
+    file = "lua/regsh/store.lua",
+    from = "if db:in_transaction() then db:exec(\"ROLLBACK\") end",
+    to = "db:exec(\"ROLLBACK\")",
+    specs = {"tests/faults/disk_full_spec.lua"},
+    filter = "journal cannot be written",
+  },
 }

@@ -329,6 +329,13 @@ function M.open(path, opts)
   return setmetatable({path = path, db = db}, Store)
 end
 
+-- SQLite rolls a transaction back by itself after some errors (SQLITE_FULL,
+-- SQLITE_IOERR, SQLITE_NOMEM: a full disk), and a ROLLBACK then has nothing
+-- to undo and would raise "no transaction is active".
+local function rollback(db)
+  if db:in_transaction() then db:exec("ROLLBACK") end
+end
+
 --- st:transaction(fn, ...) -> fn's results | fail. Runs fn(...) in one write
 --- transaction (BEGIN IMMEDIATE: it waits for other writers up to the busy
 --- timeout). An error in fn rolls back and is raised again; fn returning a
@@ -343,16 +350,16 @@ function Store:transaction(fn, ...)
   if not ok then return nil, err, code end
   local r = table.pack(pcall(fn, ...))
   if not r[1] then
-    db:exec("ROLLBACK")
+    rollback(db)
     error(r[2], 0)
   end
   if r[2] == nil and type(r[3]) == "string" then
-    db:exec("ROLLBACK")
+    rollback(db)
     return nil, r[3], r[4]
   end
   ok, err, code = db:exec("COMMIT")
   if not ok then
-    db:exec("ROLLBACK")
+    rollback(db)
     return nil, err, code
   end
   return table.unpack(r, 2, r.n)

@@ -120,23 +120,7 @@ describe("regsh purge under injected faults", function()
   it("leaves an index's children alone when the index's wave failed", function()
     local repo = "wave/x"
     local m = images.seed_tags(reg.url, repo, 2, 2, "t")
-    local mt = "application/vnd.oci.image.manifest.v1+json"
-    local entries = {}
-    for i, d in ipairs(m) do
-      local body = cmd.sh("curl -sSf -H " .. cmd.quote("Accept: " .. mt) .. " "
-        .. cmd.quote(reg.url .. "/v2/" .. repo .. "/manifests/" .. d))
-      entries[i] = string.format('{"mediaType":"%s","digest":"%s","size":%d,'
-        .. '"platform":{"architecture":"%s","os":"linux"}}', mt, d, #body,
-        i == 1 and "amd64" or "arm64")
-    end
-    local index = cmd.temp_file('{"schemaVersion":2,"mediaType":'
-      .. '"application/vnd.oci.image.index.v1+json","manifests":[' .. table.concat(entries, ",")
-      .. ']}')
-    local _, put = cmd.sh("curl -sSf -o /dev/null -X PUT -H 'Content-Type: "
-      .. "application/vnd.oci.image.index.v1+json' --data-binary @" .. cmd.quote(index) .. " "
-      .. cmd.quote(reg.url .. "/v2/" .. repo .. "/manifests/idx"))
-    os.remove(index)
-    assert.equal(0, put)
+    purge.index(reg.url, repo, m, "idx")
     local state = cmd.temp_name()
     local args = args_for("wave/x:.*", state)
     local before = purge.snapshot(reg)

@@ -37,6 +37,8 @@ A rule: {"match": "regex searched in path?query" (default ".*"),
   "garbage"  200 text/html with an HTML page (or {"body": ..., "content_type": ...})
   "redirect" answer {"status": 307} with Location: {"location": URL}
   "truncate" forward, but send only half of the body, then reset
+  "lost"     forward (the registry does the work), then reset without
+             answering: a write done whose answer never arrived
   "hold"     forward, but send half of the body, log a "held" entry, wait
              {"seconds": S} (default 30), then send the rest (a client can be
              interrupted mid-body at a known point)
@@ -368,6 +370,10 @@ class Handler(BaseHTTPRequestHandler):
                 # a stale keep-alive connection: retry once when nothing was streamed
                 if attempt == 2 or (has_body and body is None):
                     raise
+        if action == "lost":
+            resp.read()
+            self.record(action, resp.status, rule["id"])
+            return self.hard_close(True)
         status = resp.status
         out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
         length = resp.getheader("Content-Length")
@@ -565,7 +571,7 @@ class Handler(BaseHTTPRequestHandler):
                             "<body><h1>Corporate proxy</h1><p>Please sign in.</p></body></html>\n")
             return self.send_simple(200, body, rule.get("content_type", "text/html; charset=utf-8"),
                                     rule.get("headers"))
-        if action in ("truncate", "corrupt", "link", "hold", "throttle"):
+        if action in ("truncate", "corrupt", "link", "hold", "throttle", "lost"):
             return self.forward(rule)
         self.drain()
         return self.send_simple(500, json.dumps({"error": "unknown fault action " + action}))

@@ -90,6 +90,28 @@ function M.retag(url, repo, from, to)
   assert(status == 0, "retag " .. repo .. ":" .. from .. " -> " .. to .. ": " .. err)
 end
 
+--- Put a two-platform OCI index of the manifests `digests` (amd64, arm64) to
+--- repo:tag with curl.
+function M.index(url, repo, digests, tag)
+  local mt = "application/vnd.oci.image.manifest.v1+json"
+  local entries = {}
+  for i, d in ipairs(digests) do
+    local body = cmd.sh("curl -sSf -H " .. q("Accept: " .. mt) .. " "
+      .. q(url .. "/v2/" .. repo .. "/manifests/" .. d))
+    entries[i] = string.format('{"mediaType":"%s","digest":"%s","size":%d,'
+      .. '"platform":{"architecture":"%s","os":"linux"}}', mt, d, #body,
+      i == 1 and "amd64" or "arm64")
+  end
+  local index = cmd.temp_file('{"schemaVersion":2,"mediaType":'
+    .. '"application/vnd.oci.image.index.v1+json","manifests":[' .. table.concat(entries, ",")
+    .. ']}')
+  local _, status, err = cmd.sh("curl -sSf -o /dev/null -X PUT -H 'Content-Type: "
+    .. "application/vnd.oci.image.index.v1+json' --data-binary @" .. q(index) .. " "
+    .. q(url .. "/v2/" .. repo .. "/manifests/" .. tag))
+  os.remove(index)
+  assert(status == 0, "index put " .. repo .. ":" .. tag .. ": " .. err)
+end
+
 --- Run `regsh purge ARGS -o json --dry-run`: the decoded plan, or raise.
 function M.plan(args)
   local all = {"purge"}
