@@ -1273,4 +1273,23 @@ return {
     specs = {"tests/spec/task_runner_spec.lua"},
     filter = "escapes control characters",
   },
+  {
+    name = "log-repeats-written",
+    why = "a warning repeated within the repeat window is counted, not written again: a daemon"
+      .. " complaining once a second must not fill a disk (supercronic #86)",
+    file = "lua/regsh/log.lua",
+    from = "      entry.count = entry.count + 1\n      return\n",
+    to = "      entry.count = entry.count + 1\n",
+    specs = {"tests/spec/log_spec.lua"},
+    filter = "repeated lines",
+  },
+  {
+    name = "serve-never-fires-silent",
+    why = "a timer that can never fire (Feb 30) is said once as a warning, not left silent",
+    file = "lua/regsh/schedule/daemon.lua",
+    from = "        if not e.next then\n",
+    to = "        if false then\n",
+    specs = {"tests/spec/log_spec.lua"},
+    filter = "never fires",
+  },
 }

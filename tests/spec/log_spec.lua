@@ -240,3 +240,55 @@ describe("regsh.log repeated lines", function()
     assert.equal("999", log.thousands(999))
   end)
 end)
+
+describe("regsh serve with a timer that never fires", function()
+  local fs = require "regsh.fs"
+  local state
+
+  before_each(function() state = assert(fs.temp_dir("never-fires")) end)
+  after_each(function() fs.remove_tree(state) end)
+
+  local function regsh_ok(...)
+    local argv = {...}
+    argv[#argv + 1] = "--state"
+    argv[#argv + 1] = state
+    local out, status, err = cmd.regsh(argv)
+    assert.equal(0, status, err)
+    return out
+  end
+
+  local function runs(task)
+    return #json.decode(regsh_ok("task", "list-runs", "--task", task, "-o", "json"))
+  end
+
+  it("writes one warning over months of a fast clock, through reloads", function()
+    regsh_ok("task", "create", "feb30", "--cmd", "true", "--schedule", "0 0 30 2 *")
+    -- a timer that fires every day: it shows how much time went by
+    regsh_ok("task", "create", "daily", "--cmd", "true", "--schedule", "0 0 * * *")
+    -- Jan 1 2027, a day every 2 seconds (one wake a minute of the fast clock)
+    local p <close> = assert(regsh.proc.spawn{cmd.bin, "serve", "--state", state,
+      env = {REGSH_SERVE_CLOCK = "1798761600:43200"}, env_merge = true,
+      stdout = "capture", stderr = "capture"})
+    for _ = 1, 600 do
+      if runs("daily") >= 2 then break end
+      regsh.sleep(0.1)
+    end
+    -- the store changes: the daemon loads the timers again
+    regsh_ok("task", "create", "other", "--cmd", "true", "--schedule", "0 0 1 1 *")
+    for _ = 1, 600 do
+      if runs("daily") >= 4 then break end
+      regsh.sleep(0.1)
+    end
+    assert(p:kill("SIGTERM"))
+    local r = p:wait()
+    assert.equal(0, r.code, r.stderr)
+    assert.is_true(runs("daily") >= 4, r.stderr)
+    local warnings = {}
+    for line in r.stderr:gmatch("[^\n]+") do
+      if line:find("feb30", 1, true) then warnings[#warnings + 1] = line end
+    end
+    assert.same({"regsh serve: warning: timer never fires error=ECRON: '0 0 30 2 *' never fires "
+      .. "task=feb30 timer=t1"}, warnings)
+    assert.matches("timers loaded reason=store changed", r.stderr, 1, true)
+  end)
+end)

@@ -359,7 +359,13 @@ function Daemon:reload(reason)
       e = self:entry_of(spec)
       if e then
         if reason == "start" then self:catch_up(e, now) end
-        e.last, e.next = now, e.cron:next(now)
+        local never
+        e.last, e.next, never = now, e.cron:next(now)
+        -- said once per timer (the log also counts repeats under this key)
+        if not e.next then
+          self.log("warn", "timer never fires", {task = e.task, timer = e.timer, error = never},
+            "never fires " .. spec.key)
+        end
         self.entries[spec.key] = e
       end
     end
