@@ -1382,4 +1382,33 @@ return {
     specs = {"tests/spec/secrets_spec.lua"},
     filter = "registry credentials",
   },
+  {
+    name = "credentials-world-readable-used",
+    why = "a credentials file anyone on the host may read is refused (as ssh refuses a readable"
+      .. " key), with a line naming it and chmod 600",
+    file = "lua/regsh/registry/credentials.lua",
+    from = "  if open then\n",
+    to = "  if false then\n",
+    specs = {"tests/spec/security_spec.lua"},
+    filter = "everyone may read",
+  },
+  {
+    name = "token-read-asks-push",
+    why = "a read asks the token service for pull alone: a token that leaks from a read cannot"
+      .. " write",
+    file = "lua/regsh/registry/layer.lua",
+    from = 'headers = {Accept = manifest.ACCEPT}, scopes = {names.scope(repository, "pull")}})',
+    to = 'headers = {Accept = manifest.ACCEPT}, scopes = {names.scope(repository, "pull,push")}})',
+    specs = {"tests/spec/security_spec.lua"},
+    filter = "least privilege",
+  },
+  {
+    name = "token-delete-asks-push",
+    why = "a delete asks for delete (and pull), never push",
+    file = "lua/regsh/registry/layer.lua",
+    from = 'scopes = {names.scope(repository, "pull,delete")}, write = "delete " .. what})',
+    to = 'scopes = {names.scope(repository, "pull,push,delete")}, write = "delete " .. what})',
+    specs = {"tests/spec/security_spec.lua"},
+    filter = "least privilege",
+  },
 }
