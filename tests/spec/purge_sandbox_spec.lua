@@ -87,12 +87,28 @@ describe("the purge policy sandbox against hostile policies", function()
   for i, case in ipairs(HOSTILE) do
     it("stops " .. case[1] .. " before any delete, with one line naming the policy", function()
       local path = write("hostile" .. i .. ".lua", "return {\n  time_limit = 0.5,\n"
+        .. "  memory_limit = 16 * 1024 * 1024,\n"
         .. "  select = function(repo)\n    " .. case[2] .. "\n    return {}\n  end,\n}\n")
       local line = refused(path)
       assert.matches("policy " .. path, line, 1, true)
       assert.matches(case[3], line, 1, true)
     end)
   end
+
+  it("keeps the memory ceiling a policy may lower but not raise", function()
+    local policy = require "regsh.purge.policy"
+    local low = assert(policy.load(write("low.lua",
+      "return {memory_limit = 1024, select = function() end}")))
+    assert.equal(1024, low.memory_limit)
+    local high = assert(policy.load(write("high.lua",
+      "return {memory_limit = 1 << 40, select = function() end}")))
+    assert.equal(policy.MEMORY_LIMIT, high.memory_limit)
+    local bomb = assert(policy.load(write("bomb.lua",
+      "return {select = function() return {string.rep('x', 300 * 1024 * 1024)} end}")))
+    local ok, err = policy.select(bomb, {name = "r"}, {}, nil)
+    assert.is_nil(ok)
+    assert.matches("not enough memory", err, 1, true)
+  end)
 
   it("lets a policy use metatables of its own", function()
     local path = write("own.lua", [[

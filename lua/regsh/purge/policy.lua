@@ -237,7 +237,8 @@ function M.load(spec, opts)
   end
   for key, v in pairs(value) do
     local want = ({select = "function", repositories = "function", check = "function",
-                   description = "string", params = "table", time_limit = "number"})[key]
+                   description = "string", params = "table", time_limit = "number",
+                   memory_limit = "number"})[key]
     if not want then return fail(string.format("policy %s: unknown field '%s'", file, key)) end
     if type(v) ~= want then
       return fail(string.format("policy %s: field '%s' must be a %s, got %s", file, key, want,
@@ -246,7 +247,10 @@ function M.load(spec, opts)
   end
   local policy = {file = file, select = value.select, repositories = value.repositories,
                   check = value.check, description = value.description,
-                  defaults = value.params or {}, time_limit = value.time_limit, guard = guard}
+                  defaults = value.params or {}, time_limit = value.time_limit, guard = guard,
+                  -- a policy may lower its memory ceiling, never raise it
+                  memory_limit = value.memory_limit
+                    and math.floor(math.max(0, math.min(value.memory_limit, M.MEMORY_LIMIT)))}
   return policy
 end
 
