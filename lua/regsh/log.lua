@@ -196,8 +196,9 @@ local function summarize(entry, seconds)
   local fields = {}
   for key, value in pairs(entry.fields or {}) do fields[key] = value end
   if state.format == "json" then fields.repeated = entry.count end
-  write(entry.level, string.format("%s … repeated %s times in the last %s", entry.message,
-    M.thousands(entry.count), span(seconds)), fields, entry.component)
+  write(entry.level, string.format("%s … repeated %s %s in the last %s", entry.message,
+    M.thousands(entry.count), entry.count == 1 and "time" or "times", span(seconds)), fields,
+    entry.component)
 end
 
 -- The key of a line for counting repeats: its level, component, and message

@@ -174,7 +174,7 @@ describe("regsh.log repeated lines", function()
       "regsh: an info line is never counted",
       "regsh: warning: another warning",
       -- configure (putting the settings back) writes the counts so far
-      "regsh: warning: another warning … repeated 1 times in the last second",
+      "regsh: warning: another warning … repeated 1 time in the last second",
     }, lines)
   end)
 
@@ -220,7 +220,7 @@ describe("regsh.log repeated lines", function()
         log.error("something else")
       end)
     assert.same({"regsh: warning: retrying 1",
-                 "regsh: warning: retrying 1 … repeated 1 times in the last minute",
+                 "regsh: warning: retrying 1 … repeated 1 time in the last minute",
                  "regsh: error: something else"}, lines)
     local _, status, err = cmd.regsh({"-e", "for i = 1, 1000 do regsh.log.warn('w' .. i) end"})
     assert.equal(0, status)
