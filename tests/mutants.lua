@@ -1294,7 +1294,8 @@ return {
   },
   {
     name = "secret-cut-line-unjoined",
-    why = "a step line longer than regsh.proc holds is cut; a secret across the cut must still be masked, so the pieces are joined before masking",
+    why = "a step line longer than regsh.proc holds is cut; a secret across the cut must still be"
+      .. " masked, so the pieces are joined before masking",
     file = "lua/regsh/task/runner.lua",
     from = "    if #line >= M.LINE_CUT and",
     to = "    if false and",
@@ -1303,7 +1304,8 @@ return {
   },
   {
     name = "secret-base64-unmasked",
-    why = "a step that prints `printf %s \"$SECRET\" | base64` must show it masked: the base64 forms are masks too",
+    why = "a step that prints `printf %s \"$SECRET\" | base64` must show it masked: the base64"
+      .. " forms are masks too",
     file = "lua/regsh/registry/redact.lua",
     from = "for _, text in ipairs({plain, plain .. \"\\n\"}) do",
     to = "for _, text in ipairs({}) do",
@@ -1339,7 +1341,8 @@ return {
   },
   {
     name = "secret-run-error-stored",
-    why = "a run's error may quote a secret (a Lua step's error): it is masked before it is stored and shown",
+    why = "a run's error may quote a secret (a Lua step's error): it is masked before it is stored"
+      .. " and shown",
     file = "lua/regsh/task/runner.lua",
     from = "  run.error = run.mask(run.error)",
     to = "  run.error = run.error",
@@ -1413,7 +1416,8 @@ return {
   },
   {
     name = "policy-memory-unlimited",
-    why = "a policy runs under a Lua memory ceiling: a string.rep or s .. s bomb fails with not enough memory instead of taking the host's memory",
+    why = "a policy runs under a Lua memory ceiling: a string.rep or s .. s bomb fails with not"
+      .. " enough memory instead of taking the host's memory",
     file = "lua/regsh/purge/policy.lua",
     from = "host.memory_limit(before ~= 0 and math.min(before, ceiling) or ceiling)",
     to = "host.memory_limit(before)",
@@ -1422,7 +1426,8 @@ return {
   },
   {
     name = "policy-pcall-swallows-stop",
-    why = "a policy past its time limit stays stopped: its pcall cannot swallow the stop and loop on",
+    why = "a policy past its time limit stays stopped: its pcall cannot swallow the stop and loop"
+      .. " on",
     file = "lua/regsh/purge/policy.lua",
     from = "    if not ok and guard.stopped then error(guard.stopped, 0) end\n",
     to = "",
@@ -1431,7 +1436,8 @@ return {
   },
   {
     name = "policy-coroutine-unhooked",
-    why = "a coroutine a policy makes runs under the policy's hook (a Lua hook is per thread), so its endless loop is stopped too",
+    why = "a coroutine a policy makes runs under the policy's hook (a Lua hook is per thread), so"
+      .. " its endless loop is stopped too",
     file = "lua/regsh/purge/policy.lua",
     from = "    if hook then debug.sethook(thread, hook, mask, count) end\n",
     to = "",
@@ -1440,7 +1446,8 @@ return {
   },
   {
     name = "policy-getmetatable-engine",
-    why = "getmetatable gives a policy only the metatables it set: the List class is the engine's too",
+    why = "getmetatable gives a policy only the metatables it set: the List class is the engine's"
+      .. " too",
     file = "lua/regsh/purge/policy.lua",
     from = "if mt ~= nil and own[mt] then return mt end",
     to = "if mt ~= nil then return mt end",
