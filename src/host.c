@@ -292,6 +292,50 @@ static int host_embedded (lua_State *L) {
   return 1;
 }
 
+/*
+** The Lua allocator with a ceiling a caller may set for a while: the purge
+** engine runs a policy under one, so that a string.rep or s .. s memory
+** bomb fails with "not enough memory" (after an emergency collection)
+** instead of taking the machine's memory. One host state per process.
+*/
+typedef struct {
+  size_t used;   /* bytes Lua holds now */
+  size_t limit;  /* 0: none */
+} HostMemory;
+
+static HostMemory host_memory;
+
+static void *limited_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
+  HostMemory *m = (HostMemory *)ud;
+  size_t old = ptr ? osize : 0;  /* without ptr, osize is a type tag */
+  void *p;
+  if (nsize == 0) {
+    free(ptr);
+    m->used -= old;
+    return NULL;
+  }
+  /* growing past the ceiling fails; shrinking never does */
+  if (m->limit != 0 && nsize > old && m->used - old + nsize > m->limit)
+    return NULL;
+  p = realloc(ptr, nsize);
+  if (p != NULL) m->used = m->used - old + nsize;
+  return p;
+}
+
+/* memory_limit([bytes]) -> previous limit, bytes in use: with bytes (0 or
+** false: none), Lua's allocations past that total fail until it changes */
+static int host_memory_limit (lua_State *L) {
+  size_t previous = host_memory.limit;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer limit = lua_toboolean(L, 1) ? luaL_checkinteger(L, 1) : 0;
+    luaL_argcheck(L, limit >= 0, 1, "limit must be >= 0");
+    host_memory.limit = (size_t)limit;
+  }
+  lua_pushinteger(L, (lua_Integer)previous);
+  lua_pushinteger(L, (lua_Integer)host_memory.used);
+  return 2;
+}
+
 static int luaopen_regsh_core_host (lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, REGSH_VERSION);
@@ -306,6 +350,8 @@ static int luaopen_regsh_core_host (lua_State *L) {
   lua_setfield(L, -2, "embedded");
   lua_pushcfunction(L, host_prefetch);
   lua_setfield(L, -2, "prefetch");
+  lua_pushcfunction(L, host_memory_limit);
+  lua_setfield(L, -2, "memory_limit");
   return 1;
 }
 
@@ -386,6 +432,11 @@ static int setup (lua_State *L) {
 lua_State *regsh_host_new (int ignore_env) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return NULL;
+  /* from here on Lua's blocks are counted: start from what it holds */
+  host_memory.used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024
+                     + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+  host_memory.limit = 0;
+  lua_setallocf(L, limited_alloc, &host_memory);
   lua_atpanic(L, panic);
   lua_pushcfunction(L, setup);
   lua_pushboolean(L, ignore_env);

@@ -144,3 +144,151 @@ describe("regsh COMMAND --verbose / --quiet", function()
     assert.matches("^regsh catalog: %-%-verbose and %-%-quiet exclude each other\n", err)
   end)
 end)
+
+describe("regsh.log repeated lines", function()
+  -- a clock the spec moves by hand
+  local t = 0
+  local function clock() return t end
+
+  it("writes a repeated warning once, then one count per window, in text", function()
+    t = 1000
+    local lines = capture({level = "info", format = "text", clock = clock, repeat_window = 3600},
+      function()
+        for i = 1, 3601 do
+          log.warn("timer job/t never fires (checked at " .. (1000 + i) .. ")", {n = i})
+          t = t + 1
+        end
+        log.info("an info line is never counted")
+        log.info("an info line is never counted")
+        log.warn("another warning", nil, "k")
+        log.warn("a different text, same key", nil, "k")
+      end)
+    -- 3,600 s after the first one the window ended: the 3,601st was the
+    -- first of a new window, written with the count of the one before
+    assert.same({
+      "regsh: warning: timer job/t never fires (checked at 1001) n=1",
+      "regsh: warning: timer job/t never fires (checked at 1001) … repeated 3,599 times in the "
+        .. "last hour n=1",
+      "regsh: warning: timer job/t never fires (checked at 4601) n=3601",
+      "regsh: an info line is never counted",
+      "regsh: an info line is never counted",
+      "regsh: warning: another warning",
+      -- configure (putting the settings back) writes the counts so far
+      "regsh: warning: another warning … repeated 1 time in the last second",
+    }, lines)
+  end)
+
+  it("keeps distinct lines apart and counts in JSON too", function()
+    t = 0
+    local lines = capture({level = "warn", format = "json", clock = clock, repeat_window = 3600},
+      function()
+        for _ = 1, 5 do
+          log.warn("disk almost full", {mount = "/a"})
+          log.warn("disk almost full", {mount = "/b"})
+          log.logger("serve")("error", "disk almost full", {mount = "/a"})
+          t = t + 60
+        end
+        log.flush()
+        log.warn("disk almost full", {mount = "/a"})
+      end)
+    assert.equal(7, #lines)
+    local records = {}
+    for i, line in ipairs(lines) do records[i] = json.decode(line) end
+    assert.equal("disk almost full", records[1].msg)
+    assert.equal("error", records[3].level)
+    assert.equal("serve", records[3].component)
+    local summaries = {}
+    for i = 4, 6 do
+      local r = records[i]
+      summaries[r.level .. (r.component or "") .. r.mount] = r
+      assert.equal(4, r.repeated)
+      assert.equal("disk almost full … repeated 4 times in the last 5 minutes", r.msg)
+    end
+    assert.truthy(summaries["warn/a"] and summaries["warn/b"] and summaries["errorserve/a"])
+    -- after a flush the line starts over: written again
+    assert.equal("disk almost full", records[7].msg)
+    assert.is_nil(records[7].repeated)
+  end)
+
+  it("writes the count of the last window at the next other line, and at exit", function()
+    t = 0
+    local lines = capture({level = "warn", format = "text", clock = clock, repeat_window = 60},
+      function()
+        log.warn("retrying 1")
+        log.warn("retrying 2")
+        t = 61
+        log.error("something else")
+      end)
+    assert.same({"regsh: warning: retrying 1",
+                 "regsh: warning: retrying 1 … repeated 1 time in the last minute",
+                 "regsh: error: something else"}, lines)
+    local _, status, err = cmd.regsh({"-e", "for i = 1, 1000 do regsh.log.warn('w' .. i) end"})
+    assert.equal(0, status)
+    assert.equal("regsh: warning: w1\nregsh: warning: w1 … repeated 999 times in the last second\n",
+      err)
+  end)
+
+  it("writes every line with repeat_window = 0, and refuses a bad window", function()
+    local lines = capture({level = "warn", repeat_window = 0}, function()
+      log.warn("same")
+      log.warn("same")
+    end)
+    assert.same({"regsh: warning: same", "regsh: warning: same"}, lines)
+    assert.has_error(function() log.configure({repeat_window = -1}) end,
+      "configure: repeat_window must be a number of seconds >= 0")
+    assert.equal("1,234,567", log.thousands(1234567))
+    assert.equal("999", log.thousands(999))
+  end)
+end)
+
+describe("regsh serve with a timer that never fires", function()
+  local fs = require "regsh.fs"
+  local state
+
+  before_each(function() state = assert(fs.temp_dir("never-fires")) end)
+  after_each(function() fs.remove_tree(state) end)
+
+  local function regsh_ok(...)
+    local argv = {...}
+    argv[#argv + 1] = "--state"
+    argv[#argv + 1] = state
+    local out, status, err = cmd.regsh(argv)
+    assert.equal(0, status, err)
+    return out
+  end
+
+  local function runs(task)
+    return #json.decode(regsh_ok("task", "list-runs", "--task", task, "-o", "json"))
+  end
+
+  it("writes one warning over months of a fast clock, through reloads", function()
+    regsh_ok("task", "create", "feb30", "--cmd", "true", "--schedule", "0 0 30 2 *")
+    -- a timer that fires every day: it shows how much time went by
+    regsh_ok("task", "create", "daily", "--cmd", "true", "--schedule", "0 0 * * *")
+    -- Jan 1 2027, a day every 2 seconds (one wake a minute of the fast clock)
+    local p <close> = assert(regsh.proc.spawn{cmd.bin, "serve", "--state", state,
+      env = {REGSH_SERVE_CLOCK = "1798761600:43200"}, env_merge = true,
+      stdout = "capture", stderr = "capture"})
+    for _ = 1, 600 do
+      if runs("daily") >= 2 then break end
+      regsh.sleep(0.1)
+    end
+    -- the store changes: the daemon loads the timers again
+    regsh_ok("task", "create", "other", "--cmd", "true", "--schedule", "0 0 1 1 *")
+    for _ = 1, 600 do
+      if runs("daily") >= 4 then break end
+      regsh.sleep(0.1)
+    end
+    assert(p:kill("SIGTERM"))
+    local r = p:wait()
+    assert.equal(0, r.code, r.stderr)
+    assert.is_true(runs("daily") >= 4, r.stderr)
+    local warnings = {}
+    for line in r.stderr:gmatch("[^\n]+") do
+      if line:find("feb30", 1, true) then warnings[#warnings + 1] = line end
+    end
+    assert.same({"regsh serve: warning: timer never fires error=ECRON: '0 0 30 2 *' never fires "
+      .. "task=feb30 timer=t1"}, warnings)
+    assert.matches("timers loaded reason=store changed", r.stderr, 1, true)
+  end)
+end)

@@ -226,11 +226,11 @@ describe("credential lookup with real files and a real helper", function()
   local PASSWORD = "lookup-pass-88"
   local server, acr, root
 
+  -- private, as docker login and podman write them (a file others may read
+  -- has its credentials refused)
   local function write(path, text)
     assert(os.execute("mkdir -p " .. cmd.quote(path:match("^(.*)/"))))
-    local f = assert(io.open(path, "w"))
-    f:write(text)
-    f:close()
+    assert(require("regsh.fs").write_atomic(path, text, tonumber("600", 8)))
   end
 
   local function auths(host, user, password, extra)

@@ -111,6 +111,7 @@ function M.main(argv)
   log.configure({level = args.verbose and "debug" or args.quiet and "error"
     or (log.from_env() or {}).level or "warn"})
   local status, err = spec.run(args)
+  log.flush()   -- the counts of repeated warnings not written yet
   if status == nil then return M.fail(name, tostring(err)) end
   if status == true then return M.EXIT_OK end
   return status

@@ -253,8 +253,13 @@ function commands.show(args)
     local task, opts = require("regsh.schedule.definition").build(def)
     if task and type(opts.context) == "table" then opts.context:close() end
     local model = task and task:plan()
+    -- the steps are rendered with the secret values: shown masked
+    local masked = require("regsh.task.runner").masker(task and opts.secrets)
     if args.output == "json" then
-      if model then out.steps = require("regsh.task.model").to_json(model).steps end
+      if model then
+        out.steps = require("regsh.cli").cleaned(require("regsh.task.model").to_json(model).steps,
+          masked)
+      end
       out.error = not task and opts or nil
       require("regsh.cli").print_json(out)
       return 0
@@ -275,7 +280,7 @@ function commands.show(args)
     w:write("\nSteps:\n")
     if model then
       for line in require("regsh.cli.task").plan_text(model):gmatch("[^\n]+") do
-        w:write("  ", line, "\n")
+        w:write("  ", masked(line), "\n")
       end
     else
       w:write("  (the task does not load now: ", require("regsh.errors").detail(opts), ")\n")

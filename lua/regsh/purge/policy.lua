@@ -9,6 +9,9 @@ local M = {}
 
 -- CPU seconds one call into a policy may take before it is stopped
 M.TIME_LIMIT = 10
+-- bytes of Lua memory one call into a policy may add before its allocations
+-- fail ("not enough memory"): a string.rep or s .. s bomb stops there
+M.MEMORY_LIMIT = 256 * 1024 * 1024
 
 local function fail(message)
   return nil, "EINVAL: " .. message, "EINVAL"
@@ -42,23 +45,77 @@ local function read_only(t, name)
   })
 end
 
--- getmetatable without the shared ones: the string metatable's __index is
--- the engine's own string table.
-local function safe_getmetatable(value)
-  if type(value) ~= "table" then return nil end
-  return getmetatable(value)
+-- get/setmetatable on the policy's own tables only: the string metatable's
+-- __index is the engine's own string table, and a List's metatable is the
+-- engine's List class, which the engine uses too. `own` holds the
+-- metatables the policy set itself.
+local function metatable_functions()
+  local own = setmetatable({}, {__mode = "k"})
+  local function get(value)
+    if type(value) ~= "table" then return nil end
+    local mt = getmetatable(value)
+    if mt ~= nil and own[mt] then return mt end
+    return nil
+  end
+  local function set(t, mt)
+    local current = getmetatable(t)
+    if type(t) == "table" and current ~= nil and not own[current] then
+      error("setmetatable: a policy cannot change the metatable of the engine's objects", 2)
+    end
+    local result = setmetatable(t, mt)
+    if mt ~= nil then own[mt] = true end
+    return result
+  end
+  return get, set
 end
 
---- The globals a sandboxed policy sees.
-local function sandbox()
+-- pcall, xpcall and coroutines that cannot swallow the stop of a policy
+-- past its time limit (guard.stopped, the hook's message), and coroutines
+-- that run under the same hook as the policy (a Lua hook is per thread).
+local function guarded_functions(guard)
+  local function check(ok, ...)
+    if not ok and guard.stopped then error(guard.stopped, 0) end
+    return ok, ...
+  end
+  local co = {}
+  for k, v in pairs(coroutine) do co[k] = v end
+  function co.create(f)
+    local thread = coroutine.create(f)
+    local hook, mask, count = debug.gethook()
+    if hook then debug.sethook(thread, hook, mask, count) end
+    return thread
+  end
+  function co.resume(thread, ...) return check(coroutine.resume(thread, ...)) end
+  function co.close(thread) return check(coroutine.close(thread)) end
+  function co.wrap(f)
+    local thread = co.create(f)
+    return function(...)
+      local function results(ok, ...)
+        if not ok then error(guard.stopped or ..., 0) end
+        return ...
+      end
+      return results(coroutine.resume(thread, ...))
+    end
+  end
+  return {
+    pcall = function(...) return check(pcall(...)) end,
+    xpcall = function(...) return check(xpcall(...)) end,
+    coroutine = co,
+  }
+end
+
+--- The globals a sandboxed policy sees; guard is the policy's (see limited).
+local function sandbox(guard)
   local regsh = require "regsh"
+  local get_metatable, set_metatable = metatable_functions()
+  local guarded = guarded_functions(guard)
   local env = {
     string = read_only(string, "string"), table = read_only(table, "table"),
     math = read_only(math, "math"), utf8 = read_only(utf8, "utf8"),
-    coroutine = read_only(coroutine, "coroutine"),
+    coroutine = read_only(guarded.coroutine, "coroutine"),
     pairs = pairs, ipairs = ipairs, next = next, select = select, type = type,
     tostring = tostring, tonumber = tonumber, error = error, assert = assert,
-    pcall = pcall, xpcall = xpcall, setmetatable = setmetatable, getmetatable = safe_getmetatable,
+    pcall = guarded.pcall, xpcall = guarded.xpcall, setmetatable = set_metatable, getmetatable = get_metatable,
     rawequal = rawequal, rawget = rawget, rawset = rawset, rawlen = rawlen,
     print = function(...)
       local parts = table.pack(...)
@@ -117,14 +174,28 @@ local function limited(policy, what, fn, ...)
   local limit = policy.time_limit or M.TIME_LIMIT
   local co = coroutine.create(fn)
   local check_interrupt = require("regsh.core.loop").check_interrupt
+  local guard = policy.guard or {}
+  guard.stopped = nil
   debug.sethook(co, function()
     check_interrupt()   -- Ctrl-C and SIGTERM reach a policy that loops
+    if guard.stopped then error(guard.stopped, 0) end
     if os.clock() - started > limit then
-      error(string.format("%s took more than %gs of CPU time (a loop that never ends?)",
-        what, limit), 2)
+      -- once stopped, stopped for good: the sandbox's pcall and coroutines re-raise it
+      guard.stopped = string.format("%s took more than %gs of CPU time (a loop that never "
+        .. "ends?)", what, limit)
+      error(guard.stopped, 0)
     end
   end, "", 10000)
-  local results = table.pack(coroutine.resume(co, ...))
+  local host = require "regsh.core.host"
+  local before, used = host.memory_limit()
+  local ceiling = used + (policy.memory_limit or M.MEMORY_LIMIT)
+  host.memory_limit(before ~= 0 and math.min(before, ceiling) or ceiling)
+  -- the ceiling is lifted before anything else is allocated
+  local function lifted(...)
+    host.memory_limit(before)
+    return table.pack(...)
+  end
+  local results = lifted(coroutine.resume(co, ...))
   -- a policy that waits (it cannot: it has no registry) would leave co suspended
   if results[1] and coroutine.status(co) ~= "dead" then
     return nil, string.format("policy %s: %s yielded; a policy cannot wait", policy.file, what)
@@ -144,18 +215,19 @@ end
 --- messages.
 function M.load(spec, opts)
   opts = opts or {}
-  local value, file
+  local value, file, guard
   if type(spec) == "table" then
     value, file = spec, opts.file or "(table)"
   else
     local text, chunkname = source_of(spec)
     if not text then return nil, chunkname, "EINVAL" end
     file = chunkname:sub(2)
-    local env = opts.trusted and setmetatable({}, {__index = _G}) or sandbox()
+    guard = {}
+    local env = opts.trusted and setmetatable({}, {__index = _G}) or sandbox(guard)
     local chunk, err = load(text, chunkname, "t", env)
     if not chunk then return fail("policy " .. file .. ": " .. err) end
     local ok
-    ok, value = limited({file = file}, "loading it", chunk)
+    ok, value = limited({file = file, guard = guard}, "loading it", chunk)
     if not ok then return nil, "EINVAL: " .. value, "EINVAL" end
     if type(value) == "function" then value = {select = value} end
   end
@@ -165,7 +237,8 @@ function M.load(spec, opts)
   end
   for key, v in pairs(value) do
     local want = ({select = "function", repositories = "function", check = "function",
-                   description = "string", params = "table", time_limit = "number"})[key]
+                   description = "string", params = "table", time_limit = "number",
+                   memory_limit = "number"})[key]
     if not want then return fail(string.format("policy %s: unknown field '%s'", file, key)) end
     if type(v) ~= want then
       return fail(string.format("policy %s: field '%s' must be a %s, got %s", file, key, want,
@@ -174,7 +247,10 @@ function M.load(spec, opts)
   end
   local policy = {file = file, select = value.select, repositories = value.repositories,
                   check = value.check, description = value.description,
-                  defaults = value.params or {}, time_limit = value.time_limit}
+                  defaults = value.params or {}, time_limit = value.time_limit, guard = guard,
+                  -- a policy may lower its memory ceiling, never raise it
+                  memory_limit = value.memory_limit
+                    and math.floor(math.max(0, math.min(value.memory_limit, M.MEMORY_LIMIT)))}
   return policy
 end
 

@@ -17,6 +17,7 @@ M.TOKEN_USERNAME = "00000000-0000-0000-0000-000000000000"
 local defaults = {
   getenv = os.getenv,
   read_file = function(path) return (require("regsh.fs").read_file(path)) end,
+  stat = function(path) return (require("regsh.fs").stat(path)) end,
   run = function(spec) return require("regsh.proc").run(spec) end,
 }
 
@@ -138,11 +139,31 @@ function M.from_helper(helper, server, world)
           source = source}
 end
 
+-- Whether a file others may read holds credentials of its own (not only
+-- the name of a helper that keeps them): those are refused, as ssh refuses
+-- a readable private key.
+local function exposed(path, config, world)
+  local info = world.stat(path)
+  if not info or not info.mode or info.mode & tonumber("004", 8) == 0 then return false end
+  for _, entry in pairs(type(config.auths) == "table" and config.auths or {}) do
+    if type(entry) == "table" and (entry.auth or entry.password or entry.identitytoken) then
+      return true, info.mode
+    end
+  end
+  return false
+end
+
 -- Credentials in one docker-format file (docker's config.json or containers' auth.json).
 local function from_config_file(path, host, world, warnings)
   local config, warning = read_config(path, world)
   if warning then warnings[#warnings + 1] = warning end
   if not config then return nil end
+  local open, mode = exposed(path, config, world)
+  if open then
+    warnings[#warnings + 1] = string.format("refusing the credentials in %s: it is readable by "
+      .. "everyone (mode %04o); run chmod 600 %s", path, mode, path)
+    config.auths = nil
+  end
   local entry, key = lookup(config.auths, host)
   local helper = lookup(config.credHelpers, host) or config.credsStore
   if type(helper) == "string" and helper ~= "" then

@@ -80,39 +80,87 @@ local patterns = {
 -- credential positions (the patterns above) and where they stand quoted.
 M.SHORT = 4
 
-local function mask_all(s, plain)
-  local start = 1
-  while true do
-    local i, j = s:find(plain, start, true)
-    if not i then return s end
-    s = s:sub(1, i - 1) .. M.MASK .. s:sub(j + 1)
-    start = i + #M.MASK
+--- replace(s, plain [, mask]) -> s with every plain occurrence of plain
+--- replaced by mask (default M.MASK), in one pass (a line may be megabytes).
+function M.replace(s, plain, mask)
+  local i, j = s:find(plain, 1, true)
+  if not i then return s end
+  local parts, from = {}, 1
+  while i do
+    parts[#parts + 1] = s:sub(from, i - 1)
+    parts[#parts + 1] = mask or M.MASK
+    from = j + 1
+    i, j = s:find(plain, from, true)
   end
+  parts[#parts + 1] = s:sub(from)
+  return table.concat(parts)
 end
+
+local function mask_all(s, plain) return M.replace(s, plain) end
 
 local function mask_quoted(s, plain)
   for _, q in ipairs({'"', "'"}) do s = mask_all(s, q .. plain .. q) end
   return s
 end
 
--- The forms a secret travels in: itself, percent-encoded (forms, query
--- strings), base64 with and without padding (Basic headers, auth fields).
--- Every log line is scrubbed, so they are computed once per secret (the
+-- The base64 of s as `base64` (76 columns) and `openssl base64` (64) print
+-- it, each line one piece, plus the whole.
+local function base64_pieces(encoded, out)
+  for _, width in ipairs({76, 64}) do
+    if #encoded > width then
+      for i = 1, #encoded, width do out[#out + 1] = encoded:sub(i, i + width - 1) end
+    end
+  end
+end
+
+--- variants(plain) -> {strings}: the forms a secret travels in, longest
+--- first: itself, percent-encoded (forms, query strings), base64 and
+--- base64url with and without padding (Basic headers, auth fields, `printf
+--- %s "$SECRET" | base64`, also with the newline `echo` adds), the lines
+--- `base64` wraps them in, and each line of a multi-line secret (a key
+--- printed line by line). Pieces shorter than M.SHORT are left out but the
+--- whole secret is always there.
+function M.variants(plain)
+  local out = {plain, url.escape(plain)}
+  for _, text in ipairs({plain, plain .. "\n"}) do
+    local encoded = base64.encode(text)
+    local bare = encoded:gsub("=+$", "")
+    local urlsafe = bare:gsub("[+/]", {["+"] = "-", ["/"] = "_"})
+    out[#out + 1], out[#out + 2], out[#out + 3] = encoded, bare, urlsafe
+    out[#out + 1] = urlsafe .. encoded:match("=*$")
+    base64_pieces(encoded, out)
+  end
+  if plain:find("[\r\n]") then
+    for line in plain:gmatch("[^\r\n]+") do
+      if #line:match("^%s*(.-)%s*$") > 0 then out[#out + 1] = line end
+    end
+  end
+  local seen, list = {}, {}
+  for i, form in ipairs(out) do
+    if not seen[form] and (i == 1 or #form >= M.SHORT) then
+      seen[form] = true
+      list[#list + 1] = form
+    end
+  end
+  table.sort(list, function(a, b) return #a > #b or (#a == #b and a < b) end)
+  return list
+end
+
+-- Every log line is scrubbed, so the forms are computed once per secret (the
 -- cache is dropped when it grows: tokens come and go).
 local form_cache, cached = {}, 0
 local function forms(plain)
   local found = form_cache[plain]
   if found then return found end
-  local encoded = base64.encode(plain)
-  found = {plain, url.escape(plain), encoded, (encoded:gsub("=+$", ""))}
+  found = M.variants(plain)
   if cached >= 256 then form_cache, cached = {}, 0 end
   form_cache[plain], cached = found, cached + 1
   return found
 end
 
 --- Scrub a message: credential-shaped text, then each known secret (objects
---- or strings): one of M.SHORT bytes or more wherever it appears, as itself,
---- percent-encoded or base64-encoded; a shorter one where it stands quoted.
+--- or strings): one of M.SHORT bytes or more wherever it appears, in each of
+--- its variants(); a shorter one where it stands quoted.
 --- Register "user:password" too (Auth:secrets does) so that a registry's
 --- echo of a Basic credential without its "Basic " is masked.
 --- Non-strings are converted with tostring first.

@@ -475,7 +475,9 @@ end
 
 -- The entry's next fire after now, and its gauge.
 function Daemon:set_next(entry, now)
-  entry.last, entry.next = now, entry.cron:next(now)
+  local never
+  entry.last, entry.next, never = now, entry.cron:next(now)
+  entry.never = never
   metrics.set("regsh_timer_next_fire_timestamp_seconds", {task = entry.task, timer = entry.timer},
     entry.next or 0)
 end
@@ -501,6 +503,11 @@ function Daemon:reload(reason)
       if e then
         if reason == "start" then self:catch_up(e, now) end
         self:set_next(e, now)
+        -- said once per timer (the log also counts repeats under this key)
+        if not e.next then
+          self.log("warn", "timer never fires", {task = e.task, timer = e.timer, error = e.never},
+            "never fires " .. spec.key)
+        end
         self.entries[spec.key] = e
       end
     end

@@ -481,6 +481,13 @@ function Executor:auth_file(run, host)
   if not c then return nil end
   local redact = require "regsh.registry.redact"
   local base64 = require "regsh.registry.base64"
+  -- the run's output never shows them (an engine may echo its auth)
+  if run.add_secret then
+    run.add_secret(c.identity_token or c.password)
+    if c.password then
+      run.add_secret((c.username or "") .. ":" .. (redact.reveal(c.password) or ""))
+    end
+  end
   local entry = {}
   if c.identity_token then entry.identitytoken = redact.reveal(c.identity_token)
   else entry.auth = base64.encode((c.username or "") .. ":" .. (redact.reveal(c.password) or "")) end

@@ -7,7 +7,8 @@
 local async = require "regsh.async"
 local fs = require "regsh.fs"
 local proc = require "regsh.proc"
-local printable = require("regsh.registry.redact").printable
+local redact = require "regsh.registry.redact"
+local printable = redact.printable
 local runs = require "regsh.task.runs"
 
 local M = {}
@@ -96,27 +97,34 @@ local function store_of(opts)
   return s, true
 end
 
--- Each string of `secrets`, longest first, to be masked in output and log.
+-- Each string of `secrets` (strings or regsh secrets) in each form it may
+-- be printed in (redact.variants: base64, base64url, each line of a
+-- multi-line one), longest first, to be masked in output and log.
 local function masks_of(secrets)
-  local list = {}
+  local list, seen = {}, {}
   for _, s in ipairs(secrets or {}) do
-    if type(s) == "string" and s ~= "" then list[#list + 1] = s end
+    s = redact.reveal(s)
+    if type(s) == "string" and s ~= "" then
+      for _, form in ipairs(redact.variants(s)) do
+        if not seen[form] then seen[form], list[#list + 1] = true, form end
+      end
+    end
   end
   table.sort(list, function(a, b) return #a > #b end)
   return list
 end
 
 local function mask(line, masks)
-  for _, s in ipairs(masks) do
-    local from = 1
-    while true do
-      local i, j = line:find(s, from, true)
-      if not i then break end
-      line = line:sub(1, i - 1) .. M.MASK .. line:sub(j + 1)
-      from = i + #M.MASK
-    end
-  end
+  for _, s in ipairs(masks) do line = redact.replace(line, s, M.MASK) end
   return line
+end
+
+--- masker(secrets) -> function(text) -> text: text with the secrets (and
+--- their base64, base64url and line forms) replaced by M.MASK, for what
+--- shows a task rendered with them (task show).
+function M.masker(secrets)
+  local masks = masks_of(secrets)
+  return function(text) return mask(tostring(text), masks) end
 end
 
 -- The output side of a run: every line masked, shown live (opts.on_output,
@@ -131,6 +139,17 @@ local function make_output(run, opts)
     end
   end
   local pending = {}
+  --- run.mask(text): text with this run's secrets masked (errors, records).
+  function run.mask(text)
+    if text == nil then return nil end
+    return mask(tostring(text), masks)
+  end
+  --- run.add_secret(value): one more secret to mask from now on (registry
+  --- credentials an executor resolved for the run).
+  function run.add_secret(value)
+    run.secrets[#run.secrets + 1] = value
+    masks = masks_of(run.secrets)
+  end
   function run.emit(line, step_id)
     line = mask(line, masks)
     if out then out(line, step_id) end
@@ -221,6 +240,30 @@ local function wait_out(run, p)
   return ok, res
 end
 
+-- regsh.proc hands over whole lines, but cuts one longer than this
+-- (src/proc.c LINE_LIMIT): the pieces are joined again (up to a few of
+-- them) so that a secret across a cut is still masked.
+M.LINE_CUT = 1024 * 1024
+local function joined(deliver)
+  local held
+  local function take(line)
+    if #line >= M.LINE_CUT and #(held or "") < 4 * M.LINE_CUT then
+      held = (held or "") .. line
+      return
+    end
+    if held then line, held = held .. line, nil end
+    deliver(line)
+  end
+  local function finish()
+    if held then
+      local line = held
+      held = nil
+      deliver(line)
+    end
+  end
+  return take, finish
+end
+
 -- One process of a step: streamed, recorded as an attempt. The executor's
 -- spawn option `step_detached = true` (local detach) means success once it
 -- started: it then runs on in a task that cleanup cancels.
@@ -229,8 +272,14 @@ local function launch(run, step, argv, spawn_opts, attempt, capture)
     if capture then capture[#capture + 1] = line end
     run.emit(step.id .. " | " .. line, step.id)
   end
+  local out, end_out = joined(line_out)
+  local err_out, end_err = joined(line_out)
+  local function ended()
+    end_out()
+    end_err()
+  end
   -- grace: the seconds between a stop's SIGTERM and its SIGKILL (run.grace)
-  local spec = {argv = argv, on_stdout = line_out, on_stderr = line_out, grace = run.grace}
+  local spec = {argv = argv, on_stdout = out, on_stderr = err_out, grace = run.grace}
   local detached, drop_stderr = false, nil
   for k, v in pairs(spawn_opts or {}) do
     if k == "step_detached" then detached = v
@@ -239,7 +288,7 @@ local function launch(run, step, argv, spawn_opts, attempt, capture)
   end
   if drop_stderr then
     spec.on_stderr = function(line)
-      if not drop_stderr(line) then line_out(line) end
+      if not drop_stderr(line) then err_out(line) end
     end
   end
   local rec = run.records[step.id]
@@ -256,12 +305,14 @@ local function launch(run, step, argv, spawn_opts, attempt, capture)
     run.detached[#run.detached + 1] = async.spawn(function()
       local handle <close> = p
       wait_out(run, handle)
+      ended()
     end)
     runs.attempt(run.store, run.id, {step_id = step.id, attempt = attempt, started = wall,
       duration = 0})
     return true
   end
   local ok, res = wait_out(run, p)
+  ended()
   if not ok then
     p:close()
     runs.attempt(run.store, run.id, {step_id = step.id, attempt = attempt, signal = "SIGKILL",
@@ -379,7 +430,7 @@ local BODIES = {cmd = container_step, build = container_step, push = push_step, 
 local function save_step(run, rec)
   runs.step(run.store, run.id, {step_id = rec.id, idx = rec.index, status = rec.status,
     started = rec.started_at, finished = rec.finished_at, exit_code = rec.exit_code,
-    error = rec.error})
+    error = run.mask(rec.error)})
 end
 
 -- One step, from its dependencies' end to its own: startDelay, then the body
@@ -524,6 +575,7 @@ local function finish(run)
     end
   end
   run.elapsed = now() - run.t0
+  run.error = run.mask(run.error)   -- stored, shown by task list-runs and serve's log
   run.emit(string.format(TAIL[run.status], run.id, math.floor(run.elapsed + 0.5),
     printable(run.error)))
   run.flush()
