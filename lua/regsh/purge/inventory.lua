@@ -45,6 +45,7 @@ local function facts_of(m)
   end
   return f
 end
+M.facts_of = facts_of   -- for tests/fuzz/manifest_json.lua: any decoded manifest
 
 -- Raise the failure of a gathered job as a value the caller turns back into
 -- nil, err, code (gather reports the first error).
