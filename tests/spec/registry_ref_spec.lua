@@ -80,6 +80,8 @@ describe("registry reference parsing #disk", function()
     {"https://host.io/a", "scheme"},
     {"a b", "white space"},
     {"bad_host:99999/x", "malformed"},
+    -- 250 characters, 258 with Docker Hub's library/ (found by tests/fuzz/image_ref)
+    {string.rep("a", 250), "longer than 255"},
   }
   for _, case in ipairs(bad) do
     it("rejects '" .. case[1]:sub(1, 40) .. "' with EREF naming the input", function()
