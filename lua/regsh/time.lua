@@ -135,6 +135,9 @@ function M.parse_http_date(s)
   end
   local month = mon and MONTH_NUMBER[mon:lower()]
   if not month then return fail("EDATE", "%q is not an HTTP date", s) end
+  -- four digits (IMF-fixdate, asctime) or RFC 850's two: a longer run is no
+  -- year a server sends, and would overflow into a float epoch
+  if #y ~= 4 and #y ~= 2 then return fail("EDATE", "%q has no 2- or 4-digit year", s) end
   y = tonumber(y)
   if y < 100 then y = y + (y < 70 and 2000 or 1900) end  -- RFC 850's two-digit years
   local t = M.epoch(y, month, tonumber(d), tonumber(hh), tonumber(mm), tonumber(ss))

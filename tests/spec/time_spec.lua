@@ -69,7 +69,10 @@ describe("regsh.time", function()
     assert.equal(784111777, time.parse_http_date("Sun Nov  6 08:49:37 1994"))
     assert.equal(1583020800, time.parse_http_date("Sunday, 01-Mar-20 00:00:00 GMT"))
     for _, bad in ipairs({"", "120", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Foo 1994 08:49:37 GMT",
-        "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT"}) do
+        "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
+        -- found by tests/fuzz/duration: a 40-digit year gave a float epoch
+        "Sun, 06 Nov 7777777777777777777777777777777777777774 08:49:37 GMT",
+        "Sun, 06 Nov 19944 08:49:37 GMT", "Sun, 06 Nov 194 08:49:37 GMT"}) do
       local t, err, code = time.parse_http_date(bad)
       assert.is_nil(t, bad)
       assert.equal("EDATE", code, err)
