@@ -24,6 +24,7 @@ return contract.driver(function(raw)
   if manifest.is_index(m.media_type) then
     contract.call("pick_platform", manifest.pick_platform, m)
   end
+  contract.call("descriptors", manifest.descriptors, m.manifests)
   contract.call("is_throwaway", manifest.is_throwaway, m)
   contract.call("facts_of", inventory.facts_of, m)
 end)
