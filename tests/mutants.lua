@@ -1273,4 +1273,34 @@ return {
     specs = {"tests/spec/task_runner_spec.lua"},
     filter = "escapes control characters",
   },
+  {
+    name = "manifest-descriptors-any-entry",
+    why = "an index or referrers list entry that is not a descriptor (found by the manifest_json"
+      .. " fuzz target) reaches the walk, the platform pick and the purge inventory, which raise",
+    file = "lua/regsh/registry/manifest.lua",
+    from = "    if is_descriptor(d) then out[#out + 1] = d end",
+    to = "    out[#out + 1] = d",
+    specs = {"tests/spec/registry_ref_spec.lua"},
+    filter = "any JSON shape",
+  },
+  {
+    name = "http-date-any-year-length",
+    why = "an HTTP date with a 40-digit year (found by the duration fuzz target) gives a float"
+      .. " epoch instead of EDATE",
+    file = "lua/regsh/time.lua",
+    from = "if #y ~= 4 and #y ~= 2 then",
+    to = "if false then",
+    specs = {"tests/spec/time_spec.lua"},
+    filter = "HTTP dates",
+  },
+  {
+    name = "ref-library-prefix-unchecked",
+    why = "a Docker Hub name of 250 characters becomes a 258-character repository with library/"
+      .. " (found by the image_ref fuzz target) instead of EREF",
+    file = "lua/regsh/registry/ref.lua",
+    from = "if #parts.repository > 255 then",
+    to = "if false then",
+    specs = {"tests/spec/registry_ref_spec.lua"},
+    filter = "with EREF naming the input",
+  },
 }
