@@ -86,7 +86,10 @@ function M.parse_rfc3339(s)
   check_arg(s, "string", "parse_rfc3339")
   local y, mo, d, h, mi, sec, frac, zone =
     s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
-  if not y or frac == "." then return fail("EDATE", "%q is not an RFC 3339 timestamp", s) end
+  -- a fraction starts with its dot: "18:37:488Z" is not 18:37:56
+  if not y or frac == "." or (frac ~= "" and frac:sub(1, 1) ~= ".") then
+    return fail("EDATE", "%q is not an RFC 3339 timestamp", s)
+  end
   local t = M.epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi),
     tonumber(sec))
   if not t then return fail("EDATE", "%q has a field out of range", s) end

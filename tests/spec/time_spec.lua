@@ -21,7 +21,9 @@ describe("regsh.time", function()
         "2019-13-01T00:00:00Z", "2019-04-31T00:00:00Z", "1900-02-29T00:00:00Z",
         "2019-08-13T24:00:00Z", "2019-08-13T18:60:00Z", "2019-08-13T18:36:48+2:00",
         "2019-08-13T18:36:48+24:00", "2019-8-13T18:36:48Z", " 2019-08-13T18:36:48Z",
-        "2019-08-13T18:36:48Zjunk"}) do
+        "2019-08-13T18:36:48Zjunk",
+        -- found by tests/fuzz/duration: a third seconds digit was read as a fraction
+        "2019-08-13T18:37:488Z", "2019-08-13T18:37:4888888888888888888888Z"}) do
       local t, err, code = time.parse_rfc3339(bad)
       assert.is_nil(t, bad)
       assert.equal("EDATE", code)
