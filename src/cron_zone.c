@@ -12,6 +12,9 @@
 
 #define ZONEINFO "/usr/share/zoneinfo"
 #define MAX_TZIF (1 << 20)      /* far above any real zone (New_York: 3.5 KB) */
+/* transitions farther from 1970 than zic's "big bang" (-2^59) are damage:
+** near INT64_MAX one overflows the wall-time arithmetic of cron.c */
+#define MAX_TRANSITION (INT64_C(1) << 59)
 
 /* {================================================================
 ** The calendar
@@ -235,6 +238,7 @@ static int parse_tzif (cron_zone *z, const unsigned char *data, size_t len) {
   for (uint32_t i = 0; i < times; i++) {
     if (index[i] >= types) return 0;
     z->trans[i] = be64(trans + 8 * i);
+    if (z->trans[i] < -MAX_TRANSITION || z->trans[i] > MAX_TRANSITION) return 0;
     if (i > 0 && z->trans[i] <= z->trans[i - 1]) return 0;
     z->off_after[i] = be32(type + 6 * index[i]);
   }

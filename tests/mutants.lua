@@ -1886,4 +1886,54 @@ return {
     specs = {"tests/spec/purge_sandbox_spec.lua"},
     filter = "List class through setmetatable",
   },
+  {
+    name = "manifest-descriptors-any-entry",
+    why = "an index or referrers list entry that is not a descriptor (found by the manifest_json"
+      .. " fuzz target) reaches the walk, the platform pick and the purge inventory, which raise",
+    file = "lua/regsh/registry/manifest.lua",
+    from = "    if is_descriptor(d) then out[#out + 1] = d end",
+    to = "    out[#out + 1] = d",
+    specs = {"tests/spec/registry_ref_spec.lua"},
+    filter = "any JSON shape",
+  },
+  {
+    name = "http-date-any-year-length",
+    why = "an HTTP date with a 40-digit year (found by the duration fuzz target) gives a float"
+      .. " epoch instead of EDATE",
+    file = "lua/regsh/time.lua",
+    from = "if #y ~= 4 and #y ~= 2 then",
+    to = "if false then",
+    specs = {"tests/spec/time_spec.lua"},
+    filter = "HTTP dates",
+  },
+  {
+    name = "ref-library-prefix-unchecked",
+    why = "a Docker Hub name of 250 characters becomes a 258-character repository with library/"
+      .. " (found by the image_ref fuzz target) instead of EREF",
+    file = "lua/regsh/registry/ref.lua",
+    from = "if #parts.repository > 255 then",
+    to = "if false then",
+    specs = {"tests/spec/registry_ref_spec.lua"},
+    filter = "with EREF naming the input",
+  },
+  {
+    name = "tzif-transition-unbounded",
+    why = "a TZif transition near 2^63 (found by the tzif fuzz target) is taken, and cron.c's"
+      .. " wall-time arithmetic overflows on it",
+    file = "src/cron_zone.c",
+    from = "if (z->trans[i] < -MAX_TRANSITION || z->trans[i] > MAX_TRANSITION) return 0;",
+    to = "if (0) return 0;",
+    specs = {"tests/spec/cron_spec.lua"},
+    filter = "exits 2 with one line on a bad one",
+  },
+  {
+    name = "rfc3339-fraction-without-dot",
+    why = "a third seconds digit is read as a fraction (found by the duration fuzz target):"
+      .. " 18:37:488Z passes for 18:37:56",
+    file = "lua/regsh/time.lua",
+    from = '(frac ~= "" and frac:sub(1, 1) ~= ".")',
+    to = "false",
+    specs = {"tests/spec/time_spec.lua"},
+    filter = "refuses malformed timestamps",
+  },
 }

@@ -86,7 +86,10 @@ function M.parse_rfc3339(s)
   check_arg(s, "string", "parse_rfc3339")
   local y, mo, d, h, mi, sec, frac, zone =
     s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
-  if not y or frac == "." then return fail("EDATE", "%q is not an RFC 3339 timestamp", s) end
+  -- a fraction starts with its dot: "18:37:488Z" is not 18:37:56
+  if not y or frac == "." or (frac ~= "" and frac:sub(1, 1) ~= ".") then
+    return fail("EDATE", "%q is not an RFC 3339 timestamp", s)
+  end
   local t = M.epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi),
     tonumber(sec))
   if not t then return fail("EDATE", "%q has a field out of range", s) end
@@ -135,6 +138,9 @@ function M.parse_http_date(s)
   end
   local month = mon and MONTH_NUMBER[mon:lower()]
   if not month then return fail("EDATE", "%q is not an HTTP date", s) end
+  -- four digits (IMF-fixdate, asctime) or RFC 850's two: a longer run is no
+  -- year a server sends, and would overflow into a float epoch
+  if #y ~= 4 and #y ~= 2 then return fail("EDATE", "%q has no 2- or 4-digit year", s) end
   y = tonumber(y)
   if y < 100 then y = y + (y < 70 and 2000 or 1900) end  -- RFC 850's two-digit years
   local t = M.epoch(y, month, tonumber(d), tonumber(hh), tonumber(mm), tonumber(ss))

@@ -378,6 +378,17 @@ describe("regsh.schedule.cron", function()
       out, status, err = cmd.regsh({"cron", "next", "0 0 30 2 *"})
       assert.equal(1, status)
       assert.equal("regsh cron: ECRON: '0 0 30 2 *' never fires\n", err)
+      -- found by tests/fuzz/tzif: a transition near 2^63 overflowed cron.c's wall times
+      local dir = cmd.temp_name()
+      assert(require("regsh.fs").mkdir(dir .. "/Bad"))
+      local seed = cmd.read_file("tests/fuzz/corpus/tzif/transition-near-int64-max")
+      assert(require("regsh.fs").write_atomic(dir .. "/Bad/Zone", seed))
+      out, status, err = cmd.regsh({"cron", "next", "30 2 * * *", "--tz", "Bad/Zone"}, nil,
+        {TZDIR = dir})
+      require("regsh.fs").remove_tree(dir)
+      assert.equal(2, status)
+      assert.equal("regsh cron: ECRON: time zone 'Bad/Zone': " .. dir .. "/Bad/Zone is not a TZif"
+        .. " file (version 2 or later)\n", err)
       out, status, err = cmd.regsh({"cron", "next", "* * * * *", "--from", "yesterday"})
       assert.equal(2, status)
       assert.equal("regsh cron: --from: EDATE: \"yesterday\" is not an RFC 3339 timestamp\n", err)

@@ -80,6 +80,8 @@ describe("registry reference parsing #disk", function()
     {"https://host.io/a", "scheme"},
     {"a b", "white space"},
     {"bad_host:99999/x", "malformed"},
+    -- 250 characters, 258 with Docker Hub's library/ (found by tests/fuzz/image_ref)
+    {string.rep("a", 250), "longer than 255"},
   }
   for _, case in ipairs(bad) do
     it("rejects '" .. case[1]:sub(1, 40) .. "' with EREF naming the input", function()
@@ -487,5 +489,37 @@ describe("registry redaction of storage URLs", function()
     assert.is_nil(text:find("abc123", 1, true))
     assert.is_nil(text:find("zzz", 1, true))
     assert.truthy(text:find("X-Amz-Date=1", 1, true))
+  end)
+end)
+
+describe("registry manifests of any JSON shape", function()
+  -- found by tests/fuzz/manifest_json: {"manifests": [1]} made the purge
+  -- inventory (and the platform pick, the referrers walk) raise
+  local manifest = require "regsh.registry.manifest"
+  local inventory = require "regsh.purge.inventory"
+  local json = require "regsh.json"
+  local INDEX = '{"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [1, "x", '
+    .. 'null, [], {"digest": 7}, {"digest": "' .. DIGEST .. '", "platform": {"os": "linux", '
+    .. '"architecture": "amd64"}}], "layers": 5}'
+
+  it("keeps only the descriptors of a list, in order", function()
+    local m = assert(manifest.decode(INDEX, nil, "test"))
+    local list = manifest.descriptors(m.manifests)
+    assert.equal(1, #list)
+    assert.equal(DIGEST, list[1].digest)
+    assert.same({}, manifest.descriptors(5))
+    assert.same({}, manifest.descriptors(json.null))
+  end)
+
+  it("walks, picks and takes facts from an index with odd entries without raising", function()
+    local m = assert(manifest.decode(INDEX, nil, "test"))
+    m.digest = "sha256:" .. string.rep("0", 64)
+    local refs = manifest.references(m)
+    assert.equal(1, #refs)
+    assert.equal("manifest", refs[1].kind)
+    assert.equal(DIGEST, manifest.pick_platform(m).digest)
+    local facts = inventory.facts_of(m)
+    assert.same({DIGEST}, facts.children)
+    assert.same({"linux/amd64"}, facts.platforms)
   end)
 end)

@@ -21,7 +21,9 @@ describe("regsh.time", function()
         "2019-13-01T00:00:00Z", "2019-04-31T00:00:00Z", "1900-02-29T00:00:00Z",
         "2019-08-13T24:00:00Z", "2019-08-13T18:60:00Z", "2019-08-13T18:36:48+2:00",
         "2019-08-13T18:36:48+24:00", "2019-8-13T18:36:48Z", " 2019-08-13T18:36:48Z",
-        "2019-08-13T18:36:48Zjunk"}) do
+        "2019-08-13T18:36:48Zjunk",
+        -- found by tests/fuzz/duration: a third seconds digit was read as a fraction
+        "2019-08-13T18:37:488Z", "2019-08-13T18:37:4888888888888888888888Z"}) do
       local t, err, code = time.parse_rfc3339(bad)
       assert.is_nil(t, bad)
       assert.equal("EDATE", code)
@@ -69,7 +71,10 @@ describe("regsh.time", function()
     assert.equal(784111777, time.parse_http_date("Sun Nov  6 08:49:37 1994"))
     assert.equal(1583020800, time.parse_http_date("Sunday, 01-Mar-20 00:00:00 GMT"))
     for _, bad in ipairs({"", "120", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Foo 1994 08:49:37 GMT",
-        "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT"}) do
+        "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
+        -- found by tests/fuzz/duration: a 40-digit year gave a float epoch
+        "Sun, 06 Nov 7777777777777777777777777777777777777774 08:49:37 GMT",
+        "Sun, 06 Nov 19944 08:49:37 GMT", "Sun, 06 Nov 194 08:49:37 GMT"}) do
       local t, err, code = time.parse_http_date(bad)
       assert.is_nil(t, bad)
       assert.equal("EDATE", code, err)

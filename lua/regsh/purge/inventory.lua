@@ -33,18 +33,17 @@ local function facts_of(m)
     f.artifact_type = f.artifact_type
       or (not IMAGE_CONFIGS[m.config.mediaType] and m.config.mediaType or nil)
   end
-  for _, d in ipairs(type(m.manifests) == "table" and m.manifests or {}) do
-    if type(d.digest) == "string" then
-      f.children[#f.children + 1] = d.digest
-      local p = type(d.platform) == "table" and d.platform or {}
-      if type(p.os) == "string" and type(p.architecture) == "string" then
-        f.platforms[#f.platforms + 1] = p.os .. "/" .. p.architecture
-          .. (type(p.variant) == "string" and ("/" .. p.variant) or "")
-      end
+  for _, d in ipairs(manifest.descriptors(m.manifests)) do
+    f.children[#f.children + 1] = d.digest
+    local p = type(d.platform) == "table" and d.platform or {}
+    if type(p.os) == "string" and type(p.architecture) == "string" then
+      f.platforms[#f.platforms + 1] = p.os .. "/" .. p.architecture
+        .. (type(p.variant) == "string" and ("/" .. p.variant) or "")
     end
   end
   return f
 end
+M.facts_of = facts_of   -- for tests/fuzz/manifest_json.lua: any decoded manifest
 
 -- Raise the failure of a gathered job as a value the caller turns back into
 -- nil, err, code (gather reports the first error).

@@ -91,22 +91,33 @@ function M.decode(raw, content_type, what)
   return m
 end
 
+local function is_descriptor(d)
+  return type(d) == "table" and type(d.digest) == "string"
+end
+
+--- The descriptors of a list a registry sent (an index's manifests, its
+--- layers, a referrers answer): the entries that are objects with a string
+--- digest, in order. Anything else in it, or a "list" that is not one, is
+--- dropped: JSON of any shape must not make a walk or a purge raise.
+function M.descriptors(list)
+  local out = {}
+  if type(list) ~= "table" then return out end
+  for _, d in ipairs(list) do
+    if is_descriptor(d) then out[#out + 1] = d end
+  end
+  return out
+end
+
 --- The descriptors a manifest points at, as {kind, descriptor} with kind
 --- "manifest", "config", "layer" or "subject".
 function M.references(m)
   local out = {}
   local function add(kind, d)
-    if type(d) == "table" and type(d.digest) == "string" then
-      out[#out + 1] = {kind = kind, descriptor = d}
-    end
+    if is_descriptor(d) then out[#out + 1] = {kind = kind, descriptor = d} end
   end
-  if type(m.manifests) == "table" then
-    for _, d in ipairs(m.manifests) do add("manifest", d) end
-  end
+  for _, d in ipairs(M.descriptors(m.manifests)) do add("manifest", d) end
   add("config", m.config)
-  if type(m.layers) == "table" then
-    for _, d in ipairs(m.layers) do add("layer", d) end
-  end
+  for _, d in ipairs(M.descriptors(m.layers)) do add("layer", d) end
   add("subject", m.subject)
   return out
 end
@@ -116,7 +127,7 @@ end
 function M.pick_platform(index, want)
   want = want or {os = "linux", architecture = "amd64"}
   local first
-  for _, d in ipairs(index.manifests or {}) do
+  for _, d in ipairs(M.descriptors(index.manifests)) do
     local p = type(d.platform) == "table" and d.platform or {}
     if p.os ~= "unknown" then
       first = first or d

@@ -260,6 +260,11 @@ function M.parse(input, opts)
   parts.registry = registry
   if registry == M.DOCKER_HUB and not parts.repository:find("/", 1, true) then
     parts.repository = "library/" .. parts.repository
+    -- the name as written fits, but not once Docker Hub's prefix is added
+    if #parts.repository > 255 then
+      return fail(input, "repository 'library/" .. rest:sub(1, 40)
+        .. "...' is longer than 255 characters")
+    end
   end
   return finish(parts, not (opts and opts.default_tag == false))
 end

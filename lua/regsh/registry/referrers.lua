@@ -43,7 +43,7 @@ local function from_tags(layer, repository, subject_digest)
   local index, err, code = layer:manifest(repository, tag)
   if index then
     if manifest.is_index(index.media_type) then
-      for _, d in ipairs(index.manifests or {}) do found[#found + 1] = d end
+      for _, d in ipairs(manifest.descriptors(index.manifests)) do found[#found + 1] = d end
     end
   elseif code ~= "ENOTFOUND" then
     return nil, err, code
@@ -108,7 +108,7 @@ local function update(layer, repository, subject_digest, change)
       if not index and code ~= "ENOTFOUND" then return nil, err, code end
       local entries = {}
       if index and manifest.is_index(index.media_type) then
-        for i, d in ipairs(index.manifests or {}) do entries[i] = d end
+        entries = manifest.descriptors(index.manifests)
       end
       local wanted, changed = change(entries)
       if not changed then return true end
@@ -183,7 +183,7 @@ function M.list(layer, repository, subject_digest, artifact_type)
   local index
   index, err, code = layer.transport:decode_json(res, what .. " referrers")
   if not index then return nil, err, code end
-  local list = type(index.manifests) == "table" and index.manifests or {}
+  local list = manifest.descriptors(index.manifests)
   -- a registry that ignored the filter says so by omitting OCI-Filters-Applied
   local applied = (res.headers["oci-filters-applied"] or ""):find("artifactType", 1, true)
   if applied then return list end
