@@ -11,10 +11,7 @@ local purge = require "support.purge_state"
 local faults = require "support.faults"
 
 -- per repository: old00..old29 on 30 manifests, keep0..keep2 on the first three
-local function seed(reg, repo)
-  images.seed_tags(reg.url, repo, 30, 30, "old")
-  for i = 0, 2 do purge.retag(reg.url, repo, string.format("old%02d", i), "keep" .. i) end
-end
+local function seed(reg, repo) purge.seed_old(reg.url, repo, 30, 3) end
 
 describe("a purge interrupted by a fault", function()
   local reg, fp

@@ -7,15 +7,11 @@
 -- is deleted, while the other repositories are purged.
 local cjson = require "cjson"
 local servers = require "support.servers"
-local images = require "support.images"
 local cmd = require "support.cmd"
 local purge = require "support.purge_state"
 local faults = require "support.faults"
 
-local function seed(reg, repo)
-  images.seed_tags(reg.url, repo, 12, 12, "old")
-  for i = 0, 1 do purge.retag(reg.url, repo, string.format("old%02d", i), "keep" .. i) end
-end
+local function seed(reg, repo) purge.seed_old(reg.url, repo, 12, 2) end
 
 describe("regsh purge through a faulty network", function()
   local reg, fp

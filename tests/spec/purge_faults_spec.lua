@@ -9,10 +9,7 @@ local cmd = require "support.cmd"
 local purge = require "support.purge_state"
 
 -- repo: old00..old19 on 20 manifests, keep0..keep2 on the first three
-local function seed(reg, repo)
-  images.seed_tags(reg.url, repo, 20, 20, "old")
-  for i = 0, 2 do purge.retag(reg.url, repo, string.format("old%02d", i), "keep" .. i) end
-end
+local function seed(reg, repo) purge.seed_old(reg.url, repo, 20, 3) end
 
 describe("regsh purge under injected faults", function()
   local reg, fp

@@ -90,6 +90,14 @@ function M.retag(url, repo, from, to)
   assert(status == 0, "retag " .. repo .. ":" .. from .. " -> " .. to .. ": " .. err)
 end
 
+--- The purge specs' repository: tags old00..old<n-1> on n manifests, and
+--- keep0..keep<keeps-1> on the first ones too (so a tag filter sparing
+--- "keep" holds those manifests).
+function M.seed_old(url, repo, n, keeps)
+  require("support.images").seed_tags(url, repo, n, n, "old")
+  for i = 0, keeps - 1 do M.retag(url, repo, string.format("old%02d", i), "keep" .. i) end
+end
+
 --- Put a two-platform OCI index of the manifests `digests` (amd64, arm64) to
 --- repo:tag with curl.
 function M.index(url, repo, digests, tag)
