@@ -262,8 +262,11 @@ end]], state .. "/state.db", json.encode(def))
     return n
   end
 
+  -- SIGTERM to the daemon alone, as a supervisor (Kubernetes, podman stop)
+  -- sends it: p:kill signals the whole group, steps in flight included, and
+  -- a step killed that way ends its run Failed instead of finishing.
   local function stop(p)
-    assert(p:kill("SIGTERM"))
+    assert(regsh.proc.signal(p:pid(), "SIGTERM"))
     local r = p:wait()
     assert.equal(0, r.code, r.stderr)
     return r
