@@ -35,27 +35,7 @@ describe("the purge policy sandbox against hostile policies", function()
 
   -- the run for real (no --dry-run): one error line, no write request, the
   -- registry unchanged
-  local function refused(path)
-    local before = purge.snapshot(reg)
-    fp:clear()
-    local words = {"timeout", "-s", "KILL", "30", cmd.bin, "purge", "--registry", fp.host,
-      "--state", state, "--policy", path}
-    for i, w in ipairs(words) do words[i] = cmd.quote(w) end
-    local out, status, err = cmd.sh(table.concat(words, " "))
-    assert.is_not.equal(0, status, out)
-    assert.is_not.equal(137, status, "regsh purge did not stop the policy")
-    local lines = {}
-    for line in err:gmatch("[^\n]+") do
-      -- a usage error's hint is no second error
-      if not line:find("^Try 'regsh purge %-%-help'%.$") then lines[#lines + 1] = line end
-    end
-    assert.equal(1, #lines, err)
-    assert.same(before, purge.snapshot(reg))
-    for _, e in ipairs(fp:log()) do
-      assert.is_true(e.method == "GET" or e.method == "HEAD", e.method .. " " .. e.path)
-    end
-    return lines[1]
-  end
+  local function refused(path) return purge.refused(reg, fp, state, 30, path) end
 
   local HOSTILE = {
     {"load", 'load("return os")()', "global 'load'"},

@@ -90,6 +90,34 @@ function M.retag(url, repo, from, to)
   assert(status == 0, "retag " .. repo .. ":" .. from .. " -> " .. to .. ": " .. err)
 end
 
+--- refused(reg, fp, state, limit, policy, ...) -> the one error line of
+--- `regsh purge --policy policy ...` run for real (no --dry-run) through the
+--- fault proxy fp: it must fail (killed after `limit` seconds as a safety
+--- net, which fails the spec), print exactly one error line, send no write
+--- and leave the registry as it was.
+function M.refused(reg, fp, state, limit, policy, ...)
+  local check = require "luassert"  -- busted's, as the specs see it
+  local before = M.snapshot(reg)
+  fp:clear()
+  local words = {"timeout", "-s", "KILL", tostring(limit), cmd.bin, "purge", "--registry", fp.host,
+    "--state", state, "--policy", policy, ...}
+  for i, w in ipairs(words) do words[i] = q(w) end
+  local out, status, err = cmd.sh(table.concat(words, " "))
+  check.is_not.equal(0, status, out)
+  check.is_not.equal(137, status, "regsh purge did not stop the policy")
+  local lines = {}
+  for line in err:gmatch("[^\n]+") do
+    -- a usage error's hint is no second error
+    if not line:find("^Try 'regsh purge %-%-help'%.$") then lines[#lines + 1] = line end
+  end
+  check.equal(1, #lines, err)
+  check.same(before, M.snapshot(reg))
+  for _, e in ipairs(fp:log()) do
+    check.is_true(e.method == "GET" or e.method == "HEAD", e.method .. " " .. e.path)
+  end
+  return lines[1]
+end
+
 --- The purge specs' repository: tags old00..old<n-1> on n manifests, and
 --- keep0..keep<keeps-1> on the first ones too (so a tag filter sparing
 --- "keep" holds those manifests).
