@@ -473,13 +473,14 @@ function Daemon:catch_up(entry, now)
   if entry.last_fire then self:settle(entry, entry.last_fire, now, false) end
 end
 
--- The entry's next fire after now, and its gauge.
+-- The entry's next fire after now, and its gauge -> nil, or why it never
+-- fires (the cron's message) when there is none.
 function Daemon:set_next(entry, now)
   local never
   entry.last, entry.next, never = now, entry.cron:next(now)
-  entry.never = never
   metrics.set("regsh_timer_next_fire_timestamp_seconds", {task = entry.task, timer = entry.timer},
     entry.next or 0)
+  return never
 end
 
 -- The entry's due occurrences: the latest fires; earlier ones (the daemon
@@ -502,10 +503,10 @@ function Daemon:reload(reason)
       e = self:entry_of(spec)
       if e then
         if reason == "start" then self:catch_up(e, now) end
-        self:set_next(e, now)
+        local never = self:set_next(e, now)
         -- said once per timer (the log also counts repeats under this key)
         if not e.next then
-          self.log("warn", "timer never fires", {task = e.task, timer = e.timer, error = e.never},
+          self.log("warn", "timer never fires", {task = e.task, timer = e.timer, error = never},
             "never fires " .. spec.key)
         end
         self.entries[spec.key] = e
