@@ -1383,18 +1383,18 @@ return {
     why = "a remembered plain-HTTP host whose answer fails is forgotten: the cache is never"
       .. " trusted over a failing connection",
     file = "lua/regsh/registry/transport.lua",
-    from = "    cache.forget(self.api_host)\n",
+    from = "  cache.forget(self.api_host)\n",
     to = "\n",
     specs = {"tests/spec/registry_schemes_spec.lua"},
     filter = "never trusts",
   },
   {
     name = "schemes-for-any-host",
-    why = "only hosts that may be spoken to in plain HTTP (loopback, insecure) use the scheme"
-      .. " cache: any other stays on https whatever the file says",
+    why = "plain HTTP is taken from the scheme cache only for hosts that may be spoken to in"
+      .. " plain HTTP (loopback, insecure): any other stays on https whatever the file says",
     file = "lua/regsh/registry/transport.lua",
-    from = "local cache = not self.scheme and self.plain_allowed and",
-    to = "local cache = not self.scheme and",
+    from = 'if scheme == "https" or (scheme == "http" and self.plain_allowed) then',
+    to = 'if scheme == "https" or scheme == "http" then',
     specs = {"tests/spec/registry_schemes_spec.lua"},
     filter = "not loopback",
   },
@@ -1935,5 +1935,64 @@ return {
     to = "false",
     specs = {"tests/spec/time_spec.lua"},
     filter = "refuses malformed timestamps",
+  },
+  {
+    name = "straight-writes",
+    why = "a write is never the first request to a remembered base: without a ping first, a"
+      .. " body could be sent twice (once to learn the auth scheme)",
+    file = "lua/regsh/registry/transport.lua",
+    from = 'if not self.base_url and (method == "GET" or method == "HEAD") then',
+    to = "if not self.base_url then",
+    specs = {"tests/spec/registry_schemes_spec.lua"},
+    filter = "never sends a write straight",
+  },
+  {
+    name = "straight-trusts-any-answer",
+    why = "a 404 without the Distribution API's version header, answering a read sent straight"
+      .. " to a remembered base, may be a web server's page: the probe decides, not ENOTFOUND",
+    file = "lua/regsh/registry/transport.lua",
+    from = "  return res.status == 400 or res.status == 404\n",
+    to = "  return false\n",
+    specs = {"tests/spec/registry_schemes_spec.lua"},
+    filter = "answers like no registry",
+  },
+  {
+    name = "straight-never",
+    why = "a remembered scheme spares the next command its /v2/ ping: the first read goes"
+      .. " straight to the registry",
+    file = "lua/regsh/registry/transport.lua",
+    from = "    local done, res, err, code = self:straight(spec, what)\n",
+    to = "    local done, res, err, code = false\n",
+    specs = {"tests/spec/registry_schemes_spec.lua"},
+    filter = "remembers",
+  },
+  {
+    name = "schemes-https-not-remembered",
+    why = "an HTTPS registry's scheme is remembered too, so that its next command sends no ping",
+    file = "lua/regsh/registry/transport.lua",
+    from = "      if cache then cache.remember(self.api_host, scheme) end\n",
+    to = '      if cache and scheme == "http" then cache.remember(self.api_host, scheme) end\n',
+    specs = {"tests/spec/registry_schemes_spec.lua"},
+    filter = "HTTPS registry too",
+  },
+  {
+    name = "straight-herd",
+    why = "tasks that start together on a client whose scheme is remembered wait for the first"
+      .. " read's answer instead of each sending a read the registry refuses for want of a token",
+    file = "lua/regsh/registry/transport.lua",
+    from = "  local first = self.straight_first\n",
+    to = "  local first = nil\n",
+    specs = {"tests/spec/registry_auth_spec.lua"},
+    filter = "scheme is remembered",
+  },
+  {
+    name = "straight-second-guessed",
+    why = "a registry's own answer to a straight read stands (a refusal, a body too large):"
+      .. " the probe runs only for what the scheme may explain, so nothing is asked twice",
+    file = "lua/regsh/registry/transport.lua",
+    from = "  if not res and not maybe_the_scheme[code] then\n",
+    to = "  if not res and not_the_scheme[code] then\n",
+    specs = {"tests/spec/registry_schemes_spec.lua"},
+    filter = "own refusal",
   },
 }

@@ -132,27 +132,46 @@ describe("registry Bearer token auth", function()
       .. " tokens for 61 calls with one scope")
   end)
 
-  it("50 tasks starting together on a new client send one /v2/ ping and one token request"
-     .. " per scope", function()
+  -- 50 tasks start together on a new client of the proxy, reading PREFIX/a
+  -- and PREFIX/b (halves); remembered: the scheme cache knows the proxy.
+  -- Returns the token service's stats.
+  local function herd(prefix, remembered)
     local w = registry.open(reg.host, {username = "alice", password = "s3cret-alice"})
-    local ma = assert(content.push_image(w, "herd/a", "v1"))
-    local mb = assert(content.push_image(w, "herd/b", "v1"))
+    local digests = {a = assert(content.push_image(w, prefix .. "/a", "v1")),
+                     b = assert(content.push_image(w, prefix .. "/b", "v1"))}
+    -- (the module the client will require: tests/helper.lua resets it per test)
+    if remembered then require("regsh.registry.schemes").remember(fp.host, "http") end
     ts:reset()
     fp:clear()
     local r = registry.open(fp.host, {username = "alice", password = "s3cret-alice",
                                        concurrency = 50})
+    local function half(i) return i % 2 == 0 and "a" or "b" end
     local fns = {}
     for i = 1, 50 do
-      local repo = i % 2 == 0 and "herd/a" or "herd/b"
-      fns[i] = function() return assert(r:head(repo, "v1")).digest end
+      fns[i] = function() return assert(r:head(prefix .. "/" .. half(i), "v1")).digest end
     end
     local results = async.gather(fns)
-    for i = 1, 50 do assert.equal(i % 2 == 0 and ma or mb, results[i]) end
-    assert.equal(1, #fp:log("^/v2/$"), "/v2/ pings from one client")
+    for i = 1, 50 do assert.equal(digests[half(i)], results[i]) end
     local stats = ts:stats()
-    assert.equal(1, stats.scopes["repository:herd/a:pull"])
-    assert.equal(1, stats.scopes["repository:herd/b:pull"])
+    assert.equal(1, stats.scopes["repository:" .. prefix .. "/a:pull"])
+    assert.equal(1, stats.scopes["repository:" .. prefix .. "/b:pull"])
     assert.equal(2, stats.tokens, "tokens issued for two scopes")
+    return stats
+  end
+
+  it("50 tasks starting together on a new client send one /v2/ ping and one token request"
+     .. " per scope", function()
+    herd("herd")
+    assert.equal(1, #fp:log("^/v2/$"), "/v2/ pings from one client")
+  end)
+
+  it("50 tasks starting together on a client whose scheme is remembered send no ping, one"
+     .. " read without a token, and one token request per scope", function()
+    herd("herd2", true)
+    assert.equal(0, #fp:log("^/v2/$"), "/v2/ pings")
+    -- the read that went first learnt the realm from its own 401; the others waited for it
+    assert.equal(1, #rejected("^/v2/herd2/"), "reads refused for want of a token")
+    assert.equal(51, #fp:log("^/v2/herd2/"))
   end)
 
   it("renews a short-lived token instead of using it past expires_in", function()

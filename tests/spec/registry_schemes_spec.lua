@@ -1,8 +1,10 @@
--- The scheme a loopback registry answered (lua/regsh/registry/schemes.lua,
--- transport.lua): remembered in the state directory so the next command
--- does not fail a TLS handshake first; a corrupt or stale file is ignored
--- and rewritten; a registry that moved between HTTP and HTTPS is found on
--- the next command. Real registries, real regsh processes.
+-- The scheme a registry answered (lua/regsh/registry/schemes.lua,
+-- transport.lua): remembered in the state directory so that the next
+-- command sends its first read straight there, with no failed TLS handshake
+-- and no /v2/ ping before it; a corrupt or stale file is ignored and
+-- rewritten; a registry that moved between HTTP and HTTPS, or a port where
+-- no registry answers any more, is found on the next command; a write is
+-- never the request that finds out. Real registries, real regsh processes.
 local R = require "support.registry"
 local servers = require "support.servers"
 local cmd = require "support.cmd"
@@ -59,8 +61,94 @@ describe("the scheme cache #disk", function()
     _, status, err = catalog(r.host)
     assert.equal(0, status, err)
     assert.not_matches("https://", err, 1, true)
-    assert.matches("GET http://" .. r.host .. "/v2/ -> 200", err, 1, true)
+    -- straight to the catalog: no ping first
+    assert.not_matches("/v2/ ->", err, 1, true)
+    assert.matches("GET http://" .. r.host .. "/v2/_catalog", err, 1, true)
     assert.equal(text, cache_text())  -- nothing new: not written again
+  end)
+
+  it("remembers an HTTPS registry too: the next command sends no ping", function()
+    local r = R.start{tls = pki.server_cert .. "," .. pki.server_key}
+    finally(function() R.stop(r) end)
+    local _, status, err = catalog(r.host, "--ca-file", pki.ca)
+    assert.equal(0, status, err)
+    assert.matches("GET https://" .. r.host .. "/v2/ -> 200", err, 1, true)
+    assert.matches("^127%.0%.0%.1:" .. r.port .. " https %d+\n$", cache_text())
+    local out
+    out, status, err = catalog(r.host, "--ca-file", pki.ca)
+    assert.equal(0, status, err)
+    assert.not_matches("/v2/ ->", err, 1, true)
+    assert.matches("GET https://" .. r.host .. "/v2/_catalog", err, 1, true)
+    assert.not_matches("http://", err, 1, true)
+    assert.equal("", out)  -- an empty registry, listed all the same
+  end)
+
+  it("probes again when the remembered port answers like no registry", function()
+    local web = servers.start_python("http_server.py", {})
+    finally(function() servers.stop(web) end)
+    write_cache(web.host .. " http " .. (os.time() + 3600) .. "\n")
+    local _, status, err = catalog(web.host, "--deadline", "5")
+    assert.equal(1, status)
+    -- its 404 for the catalog is not taken for a registry's (ENOTFOUND): the
+    -- entry is forgotten and the probe's verdict stands
+    assert.matches("GET http://" .. web.host .. "/v2/_catalog -> 404", err, 1, true)
+    assert.matches("remembered but failed (HTTP 404), probing again", err, 1, true)
+    assert.matches("GET http://" .. web.host .. "/v2/ -> 404", err, 1, true)
+    assert.not_matches("ENOTFOUND", err, 1, true)
+    assert.equal("", cache_text())
+  end)
+
+  it("takes a registry's own refusal of a straight read as its answer: no probe, entry kept",
+     function()
+    local r = R.start{htpasswd = {alice = "right"}}
+    finally(function() R.stop(r) end)
+    local function as_alice(password)
+      return cmd.sh("REGSH_USERNAME=alice REGSH_PASSWORD=" .. password .. " XDG_STATE_HOME="
+        .. q(state) .. " " .. q(cmd.bin) .. " catalog " .. q(r.host) .. " -v")
+    end
+    local _, status, err = as_alice("right")
+    assert.equal(0, status, err)
+    local text = cache_text()
+    assert.matches(" http ", text, 1, true)
+    _, status, err = as_alice("wrong")
+    assert.equal(1, status)
+    assert.matches("EAUTH", err, 1, true)
+    assert.not_matches("/v2/ ->", err, 1, true)
+    assert.not_matches("probing again", err, 1, true)
+    assert.equal(text, cache_text())
+  end)
+
+  it("never sends a write straight to a remembered base: the ping comes first", function()
+    local r = R.start()
+    finally(function() R.stop(r) end)
+    local _, status, err = catalog(r.host)
+    assert.equal(0, status, err)
+    assert.matches(" http ", cache_text(), 1, true)
+    local script = state .. "/put.lua"
+    local f = assert(io.open(script, "wb"))
+    f:write([[
+      local registry = require "regsh.registry"
+      local function open()
+        return assert(registry.open(arg[1], {log = function(level, message)
+          io.stderr:write(level, " ", message, "\n") end}))
+      end
+      -- the empty config, uploaded by another client so that the next one's
+      -- first request is the manifest's PUT
+      local config = assert(open():blob_upload("app/one", "{}"))
+      io.stderr:write("-- the writer\n")
+      assert(open():put_manifest("app/one", "v1", string.format('{"schemaVersion":2,'
+        .. '"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":'
+        .. '"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[]}', config),
+        "application/vnd.oci.image.manifest.v1+json"))
+    ]])
+    f:close()
+    _, status, err = cmd.sh("XDG_STATE_HOME=" .. q(state) .. " " .. q(cmd.bin) .. " " .. q(script)
+      .. " " .. q(r.host))
+    assert.equal(0, status, err)
+    local writer = err:match("%-%- the writer\n(.*)$")
+    assert.is_not_nil(writer, err)
+    assert.matches("^debug GET http://" .. r.host:gsub("%p", "%%%0") .. "/v2/ %-> 200.-\n"
+      .. "debug PUT http://", writer)
   end)
 
   it("ignores a corrupt or stale cache and rewrites it", function()
@@ -94,13 +182,13 @@ describe("the scheme cache #disk", function()
     _, status, err = catalog(r.host, "--ca-file", pki.ca)
     assert.equal(0, status, err)
     assert.matches("GET https://" .. r.host .. "/v2/ -> 200", err, 1, true)
-    assert.equal("", cache_text())  -- forgotten
+    assert.matches("^127%.0%.0%.1:" .. port .. " https %d+\n$", cache_text())  -- learnt anew
     R.stop(r)
     r = R.start{port = port}
     _, status, err = catalog(r.host, "--ca-file", pki.ca)
     assert.equal(0, status, err)
     assert.matches("GET http://" .. r.host .. "/v2/ -> 200", err, 1, true)
-    assert.is_not_nil(cache_text():find(r.host, 1, true))
+    assert.matches("^127%.0%.0%.1:" .. port .. " http %d+\n$", cache_text())
   end)
 
   it("never trusts an entry over a failing connection", function()

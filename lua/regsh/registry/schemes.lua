@@ -1,13 +1,14 @@
--- regsh.registry.schemes: the hosts (host:port) that answered plain HTTP,
--- where plain HTTP is allowed at all (loopback, or `insecure`), kept for a
--- day in the state directory so that the next command goes straight to
--- http:// instead of failing a TLS handshake first. transport.lua trusts an
--- entry only as far as its answer: a failure forgets it and probes again.
+-- regsh.registry.schemes: the scheme (http or https) each registry host
+-- (host:port) last answered /v2/ on, kept for a day in the state directory,
+-- so that the next command sends its first request straight there: no
+-- failed TLS handshake before a plain-HTTP loopback registry, and no /v2/
+-- ping before the request (transport.lua). An entry is trusted only as far
+-- as its answer: a failure forgets it and the ping probes again.
 local M = {}
 
 M.TTL = 86400  -- seconds an entry is trusted without being learnt again
 
-local entries  -- host -> expiry (epoch seconds), read once per process
+local entries  -- host -> {scheme =, expiry = epoch seconds}, read once per process
 
 --- The cache file: $XDG_STATE_HOME/regsh/schemes, else
 --- ~/.local/state/regsh/schemes; nil without a state directory.
@@ -18,14 +19,18 @@ function M.path()
   if home and home ~= "" then return home .. "/.local/state/regsh/schemes" end
 end
 
--- Lines "host http expiry"; anything else (a corrupt or foreign file) and
+local known = {http = true, https = true}
+
+-- Lines "host scheme expiry"; anything else (a corrupt or foreign file) and
 -- expired entries are skipped, and dropped at the next write.
 local function parse(text, now)
   local out = {}
   for line in text:gmatch("[^\n]+") do
-    local host, expiry = line:match("^(%S+) http (%d+)$")
+    local host, scheme, expiry = line:match("^(%S+) (%l+) (%d+)$")
     expiry = tonumber(expiry)
-    if host and expiry and expiry > now and expiry <= now + M.TTL then out[host] = expiry end
+    if host and known[scheme] and expiry and expiry > now and expiry <= now + M.TTL then
+      out[host] = {scheme = scheme, expiry = expiry}
+    end
   end
   return out
 end
@@ -47,8 +52,8 @@ local function save()
   local path = M.path()
   if not path then return end
   local lines, now = {}, os.time()
-  for host, expiry in pairs(entries) do
-    if expiry > now then lines[#lines + 1] = host .. " http " .. expiry .. "\n" end
+  for host, e in pairs(entries) do
+    if e.expiry > now then lines[#lines + 1] = host .. " " .. e.scheme .. " " .. e.expiry .. "\n" end
   end
   table.sort(lines)
   local fs = require "regsh.fs"
@@ -58,21 +63,23 @@ local function save()
   end
 end
 
---- Whether host answered plain HTTP (and the entry has not expired).
-function M.plain(host)
-  local expiry = load()[host]
-  return expiry ~= nil and expiry > os.time()
+--- The scheme host last answered on ("http" or "https"), or nil when
+--- there is no entry or it has expired.
+function M.get(host)
+  local e = load()[host]
+  if e and e.expiry > os.time() then return e.scheme end
 end
 
---- host answered plain HTTP: remember it (the file is written only when
+--- host answered on scheme: remember it (the file is written only when
 --- that is news).
-function M.remember(host)
-  if M.plain(host) then return end
-  load()[host] = os.time() + M.TTL
+function M.remember(host, scheme)
+  assert(known[scheme], "regsh.registry.schemes: scheme must be http or https")
+  if M.get(host) == scheme then return end
+  load()[host] = {scheme = scheme, expiry = os.time() + M.TTL}
   save()
 end
 
---- host's entry failed (or https answered): forget it.
+--- host's entry failed: forget it.
 function M.forget(host)
   if load()[host] == nil then return end
   entries[host] = nil

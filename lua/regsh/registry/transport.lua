@@ -198,9 +198,9 @@ end
 
 --- The base URL ("https://host:port"), settled by a GET /v2/ on first use:
 --- https first; plain HTTP when that fails at the TLS level and the host is
---- loopback or the client is `insecure`. Such a host that answered plain
---- HTTP is remembered (schemes.lua), so the next command starts there; an
---- entry that fails is forgotten and the probe runs as if it never was.
+--- loopback or the client is `insecure`. The scheme that answered is
+--- remembered (schemes.lua), so the next command starts there; an entry
+--- that fails is forgotten and the probe runs as if it never was.
 --- Tasks that start together share the one ping (and its failure).
 function Transport:base()
   if self.base_url then return self.base_url end
@@ -210,28 +210,48 @@ end
 -- failures that say nothing about the scheme: the other one would meet them too
 local not_the_scheme = {ECONNREFUSED = true, EHOST = true, ETIMEDOUT = true, ECANCELED = true}
 
+-- The scheme cache (schemes.lua), or nil: a stand-in network (the specs')
+-- answers what it is told, so there is nothing to learn from it, and a
+-- scheme the user gave is not a question.
+function Transport:scheme_cache()
+  if self.scheme or self.http ~= package.loaded["regsh.http"] then return nil end
+  return require "regsh.registry.schemes"
+end
+
+-- The base URL the cache remembers for this host, or nil. Plain HTTP only
+-- where it may be spoken at all (loopback, `insecure`), whatever the file says.
+function Transport:remembered_base(cache)
+  local scheme = cache and cache.get(self.api_host)
+  if scheme == "https" or (scheme == "http" and self.plain_allowed) then
+    return scheme .. "://" .. self.api_host
+  end
+end
+
+-- The remembered base failed (err): forget it, and say so in the log.
+function Transport:forget_base(cache, base, err)
+  cache.forget(self.api_host)
+  self:log("debug", string.format("%s: %s remembered but failed (%s), probing again",
+    self.host, base, tostring(err)))
+end
+
 function Transport:settle_base()
   if self.base_url then return self.base_url end
+  local cache = self:scheme_cache()
+  local err, code
+  local remembered = self:remembered_base(cache)
+  if remembered then
+    local res
+    res, err, code = self:ping_base(remembered)
+    if res then
+      self.base_url = remembered
+      return remembered
+    end
+    self:forget_base(cache, remembered, err)
+    if not_the_scheme[code] then return nil, err, code end
+  end
   local schemes = {self.scheme}
-  -- a stand-in network (the specs') answers what it is told: nothing to learn
-  local cache = not self.scheme and self.plain_allowed and self.http == package.loaded["regsh.http"]
-    and require "regsh.registry.schemes"
   if not self.scheme then
     schemes = self.plain_allowed and {"https", "http"} or {"https"}
-  end
-  local err, code
-  if cache and cache.plain(self.api_host) then
-    local base = "http://" .. self.api_host
-    local res
-    res, err, code = self:ping_base(base)
-    if res then
-      self.base_url = base
-      return base
-    end
-    cache.forget(self.api_host)
-    self:log("debug", string.format("%s: plain HTTP remembered but failed (%s), probing again",
-      self.host, tostring(err)))
-    if not_the_scheme[code] then return nil, err, code end
   end
   local tls_err
   for _, scheme in ipairs(schemes) do
@@ -240,7 +260,7 @@ function Transport:settle_base()
     res, err, code = self:ping_base(base)
     if res then
       self.base_url = base
-      if cache and scheme == "http" then cache.remember(self.api_host) end
+      if cache then cache.remember(self.api_host, scheme) end
       return base
     end
     if code ~= "ETLS" then break end
@@ -262,21 +282,23 @@ local function copy_headers(h)
   return out
 end
 
---- A request to the registry. spec: method, path (under the base URL) or url,
---- headers, body, scopes (token scopes), what (names the object in messages),
---- write (the description of a write, which only layer:write, past the
---- dry-run gate, sends), output, max_body, on_data (the body to a
---- callback) with on_attempt (called before every attempt, so the callback's
---- receiver can start over). Returns the response for
---- any status but 401/403 (EAUTH/EDENIED), or nil, err, code.
-function Transport:request(spec)
-  local what = spec.what or self.host
-  local method = spec.method or "GET"
-  if method ~= "GET" and method ~= "HEAD" and not spec.write then
-    error("regsh.registry: " .. method .. " " .. what .. " did not pass the dry-run gate", 2)
-  end
-  local base, err, code = self:base()
-  if not base then return nil, err, code end
+-- Whether an answer to a read sent straight to a remembered base may be
+-- from something else than the registry that was there: a TLS server's 400
+-- to plain HTTP ("client sent an HTTP request to an HTTPS server"), a web
+-- server's 404 page. A registry's own 404 (a missing manifest) carries the
+-- Distribution API's version header; a registry sends no read of ours a 400.
+local function maybe_not_a_registry(res)
+  if res.headers["docker-distribution-api-version"] then return false end
+  return res.status == 400 or res.status == 404
+end
+
+-- failures that may come of the scheme itself: the probe settles them
+local maybe_the_scheme = {ETLS = true, EPROTO = true}
+
+-- The request against one base URL: the Authorization header, and one more
+-- attempt after a 401 challenge.
+function Transport:exchange(base, spec, what)
+  local err, code
   local target = spec.url and url.resolve(base .. "/v2/", spec.url) or (base .. spec.path)
   -- credentials go only to the registry itself, never to a storage redirect or a Link elsewhere
   local same_origin = url.origin(target) == url.origin(base)
@@ -316,6 +338,78 @@ function Transport:request(spec)
       return res
     end
   end
+end
+
+-- straight's work for the one read that goes first: done and the outcome,
+-- or not done after forgetting the remembered base.
+local function straight_once(self, cache, base, spec, what)
+  local res, err, code = self:exchange(base, spec, what)
+  if res and not maybe_not_a_registry(res) then
+    self.base_url = self.base_url or base
+    return true, res
+  end
+  if not res and not maybe_the_scheme[code] then
+    -- the registry's own refusal (EAUTH, EDENIED), or what the probe would
+    -- meet alike (a refused connection, a body too large): the outcome stands,
+    -- and a connection that failed is not trusted next time either
+    if not_the_scheme[code] then self:forget_base(cache, base, err) end
+    return true, nil, err, code
+  end
+  self:forget_base(cache, base, err or ("HTTP " .. res.status))
+  return false
+end
+
+-- A read before the base is settled, sent straight to the base the scheme
+-- cache remembers: no /v2/ ping (a 401 on the read itself teaches the auth
+-- scheme, as a ping's would). One read goes first; tasks that start
+-- together wait for its answer, which settles the base and the auth, rather
+-- than each sending a read the registry would refuse. Returns done (the
+-- request's outcome stands) and that outcome; not done when nothing is
+-- remembered, the answer may not have come from a registry, or this task
+-- waited for another's: the caller then goes through base(), the probe.
+function Transport:straight(spec, what)
+  local cache = self:scheme_cache()
+  local base = self:remembered_base(cache)
+  if not base then return false end
+  local first = self.straight_first
+  if first then
+    first:acquire()
+    first:release()
+    return false
+  end
+  first = require("regsh.async").semaphore(1)
+  first:acquire()
+  self.straight_first = first
+  local result = table.pack(pcall(straight_once, self, cache, base, spec, what))
+  self.straight_first = nil
+  first:release()
+  if not result[1] then error(result[2], 0) end
+  return table.unpack(result, 2, result.n)
+end
+
+--- A request to the registry. spec: method, path (under the base URL) or url,
+--- headers, body, scopes (token scopes), what (names the object in messages),
+--- write (the description of a write, which only layer:write, past the
+--- dry-run gate, sends), output, max_body, on_data (the body to a
+--- callback) with on_attempt (called before every attempt, so the callback's
+--- receiver can start over). Returns the response for
+--- any status but 401/403 (EAUTH/EDENIED), or nil, err, code.
+--- A client's first reads go straight to the scheme the last command found
+--- (straight above); a write never does, so that a body is not sent twice
+--- for want of a ping.
+function Transport:request(spec)
+  local what = spec.what or self.host
+  local method = spec.method or "GET"
+  if method ~= "GET" and method ~= "HEAD" and not spec.write then
+    error("regsh.registry: " .. method .. " " .. what .. " did not pass the dry-run gate", 2)
+  end
+  if not self.base_url and (method == "GET" or method == "HEAD") then
+    local done, res, err, code = self:straight(spec, what)
+    if done then return res, err, code end
+  end
+  local base, err, code = self:base()
+  if not base then return nil, err, code end
+  return self:exchange(base, spec, what)
 end
 
 return M
