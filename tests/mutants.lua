@@ -1995,4 +1995,14 @@ return {
     specs = {"tests/spec/registry_schemes_spec.lua"},
     filter = "own refusal",
   },
+  {
+    name = "task-null-list-item",
+    why = "a null item of a task's list of volumes, mounts, secrets or networks is an empty"
+      .. " one that fails validation with ETASK, not a Lua error (a fuzz finding)",
+    file = "lua/regsh/task/model.lua",
+    from = "  return as_map(v, path) or {}\n",
+    to = "  return as_map(v, path)\n",
+    specs = {"tests/spec/task_model_spec.lua"},
+    filter = "null item",
+  },
 }

@@ -182,6 +182,17 @@ describe("task model: acb's validation messages", function()
            steps = {{cmd = "a"}}}, "duplicate secret found with ID: s")
   end)
 
+  it("a null item of a list of volumes, mounts, secrets or networks is an empty one", function()
+    -- as Go's yaml decodes `- ~` into a zero struct (a fuzz finding: it was indexed)
+    local null = require("regsh.json").null
+    fails({volumes = {null}, steps = {{cmd = "a"}}}, "volume name is empty")
+    fails({steps = {{cmd = "a", volumeMounts = {null}}}},
+      "mount name, , does not correspond to a volume")
+    fails({secrets = {null}, steps = {{cmd = "a"}}},
+      "secret is missing an ID as well as auto-generated ID")
+    fails({networks = {null}, steps = {{cmd = "a"}}}, "name must be specified")
+  end)
+
   it("names the step's place when the caller gives the lines", function()
     local _, err = model.normalize({steps = {{cmd = "a"}, {id = "b"}}},
       {name = "t.yaml", step_lines = {{3, 3}, {4, 3}}})

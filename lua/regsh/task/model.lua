@@ -99,6 +99,13 @@ local function as_map(v, path)
   return v
 end
 
+-- An item of a list of structs: a null item is the struct's zero value, as
+-- Go's yaml decodes it (so `volumeMounts: [~]` fails on the empty name, not
+-- on indexing nothing).
+local function as_item(v, path)
+  return as_map(v, path) or {}
+end
+
 local function as_list(v, path, what)
   if absent(v) then return {} end
   if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then mismatch(path, v, what) end
@@ -168,7 +175,7 @@ local function normalize_secrets(raw)
   local out, ids = {}, {}
   for i, s in ipairs(as_list(raw, "secrets", "[]secret")) do
     local path = "secrets[" .. i - 1 .. "]"
-    as_map(s, path)
+    s = as_item(s, path)
     local secret = {id = as_string(s.id, path .. ".id") or "",
                     keyvault = as_string(s.keyvault, path .. ".keyvault"),
                     clientID = as_string(s.clientID, path .. ".clientID")}
@@ -196,7 +203,7 @@ local function normalize_volumes(raw)
   local out, names = {}, {}
   for i, v in ipairs(as_list(raw, "volumes", "[]volume")) do
     local path = "volumes[" .. i - 1 .. "]"
-    as_map(v, path)
+    v = as_item(v, path)
     local name = as_string(v.name, path .. ".name") or ""
     if name == "" then invalid("volume name is empty") end
     if not name:match("^[%w_%-]+$") then
@@ -226,7 +233,7 @@ local function normalize_networks(raw)
   local out = {}
   for i, n in ipairs(as_list(raw, "networks", "[]network")) do
     local path = "networks[" .. i - 1 .. "]"
-    as_map(n, path)
+    n = as_item(n, path)
     local name = as_string(n.name, path .. ".name") or ""
     if name == "" then invalid("name must be specified") end
     out[i] = {name = name, driver = as_string(n.driver, path .. ".driver"),
@@ -241,7 +248,7 @@ local function normalize_mounts(raw, path)
   local out = {}
   for i, m in ipairs(as_list(raw, path, "[]mount")) do
     local mpath = path .. "[" .. i - 1 .. "]"
-    as_map(m, mpath)
+    m = as_item(m, mpath)
     out[i] = {name = as_string(m.name, mpath .. ".name") or "",
               mountPath = as_string(m.mountPath, mpath .. ".mountPath") or ""}
   end
