@@ -96,10 +96,20 @@ static int write_array (FILE *f, int index, const Buffer *b) {
   return fprintf(f, "0};\n") > 0;
 }
 
+typedef struct {
+  char name[1024];
+  int arg;  /* its file's place in argv */
+} Name;
+
+static int by_name (const void *a, const void *b) {
+  return strcmp(((const Name *)a)->name, ((const Name *)b)->name);
+}
+
 int main (int argc, char **argv) {
   lua_State *L;
   FILE *f;
   char tmp[4096];
+  Name *names;
   int ok = 1;
   if (argc < 3) {
     fprintf(stderr, "usage: embedlua OUT ROOT FILE...\n");
@@ -121,14 +131,29 @@ int main (int argc, char **argv) {
     ok = compile(L, argv[2], argv[i], &b) && write_array(f, i - 3, &b);
     free(b.data);
   }
-  fprintf(f, "\nconst regsh_embedded regsh_embedded_modules[] = {\n");
+  /* the index is sorted by module name: host.c finds a module by binary
+  ** search when it is first required, instead of registering each at start */
+  names = calloc((size_t)(argc - 3), sizeof(*names));
+  ok = ok && names != NULL;
   for (int i = 3; ok && i < argc; i++) {
-    char name[1024];
-    module_name(argv[i], name, sizeof(name));
-    fprintf(f, "  {\"%s\", \"@%s\", (const char *)module_%d, sizeof(module_%d) - 1},\n",
-            name, argv[i], i - 3, i - 3);
+    module_name(argv[i], names[i - 3].name, sizeof(names[i - 3].name));
+    names[i - 3].arg = i;
   }
-  fprintf(f, "  {NULL, NULL, NULL, 0}\n};\n");
+  if (ok) qsort(names, (size_t)(argc - 3), sizeof(*names), by_name);
+  fprintf(f, "\nconst regsh_embedded regsh_embedded_modules[] = {\n");
+  for (int k = 0; ok && k < argc - 3; k++) {
+    int i = names[k].arg;
+    if (k > 0 && strcmp(names[k - 1].name, names[k].name) == 0) {
+      fprintf(stderr, "embedlua: %s and %s are both module %s\n", argv[names[k - 1].arg],
+              argv[i], names[k].name);
+      ok = 0;
+    }
+    fprintf(f, "  {\"%s\", \"@%s\", (const char *)module_%d, sizeof(module_%d) - 1},\n",
+            names[k].name, argv[i], i - 3, i - 3);
+  }
+  fprintf(f, "  {NULL, NULL, NULL, 0}\n};\n"
+             "const size_t regsh_embedded_count = %d;\n", argc - 3);
+  free(names);
   ok = (fclose(f) == 0) && ok;
   lua_close(L);
   if (!ok || rename(tmp, argv[1]) != 0) {

@@ -76,8 +76,8 @@ int regsh_report (lua_State *L, int status) {
 ** =======================================================
 */
 
-/* package.preload entry of an embedded file: upvalue 1 is its index. lua/
-** files are bytecode (src/embedlua.c), policies/ files source */
+/* the loader of an embedded file: upvalue 1 is its index. lua/ files are
+** bytecode (src/embedlua.c), policies/ files source */
 static int embedded_loader (lua_State *L) {
   const regsh_embedded *m =
     &regsh_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
@@ -254,16 +254,32 @@ static void use_lua_dir (lua_State *L, const char *dir) {
   lua_pop(L, 1);
 }
 
+static int by_module_name (const void *name, const void *entry) {
+  return strcmp((const char *)name, ((const regsh_embedded *)entry)->name);
+}
+
+/* package.preload's __index: the loader of the embedded module called name
+** (found by binary search: src/embedlua.c sorts the index by name), or
+** nothing. Reference pages (.md, text for help()) are not modules. So a
+** start registers no module, and a require costs one lookup. */
+static int embedded_index (lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+  const regsh_embedded *m = name == NULL ? NULL
+    : bsearch(name, regsh_embedded_modules, regsh_embedded_count,
+              sizeof(regsh_embedded), by_module_name);
+  size_t len = m ? strlen(m->chunkname) : 0;
+  if (m == NULL || (len > 3 && strcmp(m->chunkname + len - 3, ".md") == 0)) return 0;
+  lua_pushinteger(L, m - regsh_embedded_modules);
+  lua_pushcclosure(L, embedded_loader, 1);
+  return 1;
+}
+
 static void preload_embedded (lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  for (int i = 0; regsh_embedded_modules[i].name; i++) {
-    size_t len = strlen(regsh_embedded_modules[i].chunkname);
-    if (len > 3 && strcmp(regsh_embedded_modules[i].chunkname + len - 3, ".md") == 0)
-      continue;  /* a reference page: text for help(), not a module */
-    lua_pushinteger(L, i);
-    lua_pushcclosure(L, embedded_loader, 1);
-    lua_setfield(L, -2, regsh_embedded_modules[i].name);
-  }
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, embedded_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   lua_pop(L, 1);
 }
 

@@ -17,7 +17,9 @@ typedef struct {
   size_t size;
 } regsh_embedded;
 
+/* sorted by name; regsh_embedded_count entries, then one of NULLs */
 extern const regsh_embedded regsh_embedded_modules[];
+extern const size_t regsh_embedded_count;
 
 /* a new state with the standard libraries, the C modules and lua/ preloaded,
 ** or NULL when out of memory; ignore_env: LUA_PATH and LUA_CPATH are not
