@@ -312,9 +312,11 @@ end]], state .. "/state.db", json.encode(def))
 
   -- a step that notes its start, waits for the gate file (the spec opens it
   -- when it has seen what it waits for: no timing), and notes its end
+  -- (it also ends when the test's directory is gone: a step a broken serve
+  -- left running must not outlive the test)
   local function gated(name, out, gate)
-    return string.format("echo start %s >> %s; while [ ! -e %s ]; do sleep 0.05; done; "
-      .. "echo end %s >> %s", name, q(out), q(gate), name, q(out))
+    return string.format("echo start %s >> %s; while [ ! -e %s ] && [ -e %s ]; do sleep 0.05; "
+      .. "done; echo end %s >> %s", name, q(out), q(gate), q(out), name, q(out))
   end
 
   -- no two "start" lines without an "end" between them
