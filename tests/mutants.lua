@@ -1980,8 +1980,8 @@ return {
     why = "tasks that start together on a client whose scheme is remembered wait for the first"
       .. " read's answer instead of each sending a read the registry refuses for want of a token",
     file = "lua/regsh/registry/transport.lua",
-    from = "  local first = self.straight_first\n",
-    to = "  local first = nil\n",
+    from = 'flight.run(self.flights, "straight", function()',
+    to = 'flight.run({}, "straight", function()',
     specs = {"tests/spec/registry_auth_spec.lua"},
     filter = "scheme is remembered",
   },

@@ -371,20 +371,13 @@ function Transport:straight(spec, what)
   local cache = self:scheme_cache()
   local base = self:remembered_base(cache)
   if not base then return false end
-  local first = self.straight_first
-  if first then
-    first:acquire()
-    first:release()
-    return false
-  end
-  first = require("regsh.async").semaphore(1)
-  first:acquire()
-  self.straight_first = first
-  local result = table.pack(pcall(straight_once, self, cache, base, spec, what))
-  self.straight_first = nil
-  first:release()
-  if not result[1] then error(result[2], 0) end
-  return table.unpack(result, 2, result.n)
+  -- only the task whose flight it is sets mine; the others wait it out
+  local mine
+  flight.run(self.flights, "straight", function()
+    mine = table.pack(straight_once(self, cache, base, spec, what))
+  end)
+  if not mine then return false end
+  return table.unpack(mine, 1, mine.n)
 end
 
 --- A request to the registry. spec: method, path (under the base URL) or url,
